@@ -1,0 +1,40 @@
+//! Portable attention: per head, per query row, scores → softmax → weighted sum of V rows.
+
+use crate::gemm::scalar::dot;
+use crate::softmax::scalar::softmax;
+
+pub(crate) fn attention(
+    qkv: &[f32],
+    seq_len: usize,
+    heads: usize,
+    out: &mut [f32],
+    scratch: &mut [f32],
+) {
+    let hidden = out.len() / seq_len;
+    let head_dim = hidden / heads;
+    let stride = 3 * hidden;
+    let scale = 1.0 / (head_dim as f32).sqrt();
+    let scores = &mut scratch[..seq_len];
+    for h in 0..heads {
+        let (q_off, k_off, v_off) = (
+            h * head_dim,
+            hidden + h * head_dim,
+            2 * hidden + h * head_dim,
+        );
+        for i in 0..seq_len {
+            let q = &qkv[i * stride + q_off..i * stride + q_off + head_dim];
+            for (j, s) in scores.iter_mut().enumerate() {
+                *s = dot(q, &qkv[j * stride + k_off..j * stride + k_off + head_dim]);
+            }
+            softmax(scores, scale);
+            let ctx = &mut out[i * hidden + h * head_dim..i * hidden + (h + 1) * head_dim];
+            ctx.fill(0.0);
+            for (j, &p) in scores.iter().enumerate() {
+                let v = &qkv[j * stride + v_off..j * stride + v_off + head_dim];
+                for (c, &x) in ctx.iter_mut().zip(v) {
+                    *c += p * x;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! Run-time selection of the kernel path.
+//!
+//! A [`Kernels`] value is a table of function pointers for one instruction-set path. It is
+//! resolved once per process ([`Kernels::detect`]), or on request for one path
+//! ([`Kernels::for_isa`]); an unsupported request is an error, never a silent fallback. The
+//! environment variable `MINILM_ISA=scalar|avx2|avx512|neon` forces the detected path.
+
+use std::fmt;
+use std::sync::OnceLock;
+
+use crate::{activation, attention, gemm, norm, pool, softmax};
+
+/// An instruction-set path a kernel table can be built for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Isa {
+    /// Portable Rust, the reference every other path is tested against.
+    Scalar,
+    /// x86-64 AVX2 + FMA.
+    Avx2,
+    /// x86-64 AVX-512 F/BW/VL.
+    Avx512,
+    /// aarch64 Advanced SIMD.
+    Neon,
+}
+
+impl Isa {
+    /// Every path, in order of preference (best first) for detection.
+    pub const ALL: [Isa; 4] = [Isa::Avx512, Isa::Avx2, Isa::Neon, Isa::Scalar];
+
+    /// The short name used by `MINILM_ISA` (`scalar`, `avx2`, `avx512`, `neon`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Scalar => "scalar",
+            Isa::Avx2 => "avx2",
+            Isa::Avx512 => "avx512",
+            Isa::Neon => "neon",
+        }
+    }
+
+    /// Parses a `MINILM_ISA` value.
+    pub fn from_name(name: &str) -> Result<Isa, IsaError> {
+        let wanted = name.trim().to_ascii_lowercase();
+        Isa::ALL
+            .into_iter()
+            .find(|isa| isa.name() == wanted)
+            .ok_or_else(|| IsaError::UnknownName(name.to_owned()))
+    }
+
+    /// Whether this build has kernels for the path and the running CPU can execute them.
+    pub fn is_available(self) -> bool {
+        match self {
+            Isa::Scalar => true,
+            // The SIMD paths are not built yet; they plug in here once they are.
+            Isa::Avx2 | Isa::Avx512 | Isa::Neon => false,
+        }
+    }
+}
+
+impl fmt::Display for Isa {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Why a kernel path could not be selected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IsaError {
+    /// `MINILM_ISA` (or a caller) named a path that does not exist.
+    UnknownName(String),
+    /// The path exists but this build or this CPU cannot run it.
+    Unavailable(Isa),
+}
+
+impl fmt::Display for IsaError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IsaError::UnknownName(name) => write!(
+                f,
+                "unknown kernel path {name:?} (expected one of: scalar, avx2, avx512, neon)"
+            ),
+            IsaError::Unavailable(isa) => {
+                write!(f, "kernel path {isa} is not available on this CPU or build")
+            }
+        }
+    }
+}
+
+impl std::error::Error for IsaError {}
+
+pub(crate) type GemmFn = fn(&[f32], usize, &gemm::PackedWeights, Epilogue<'_>, &mut [f32]);
+pub(crate) type RowsFn = fn(&mut [f32], &[f32], &[f32], f32);
+use crate::gemm::Epilogue;
+
+/// A table of kernels for one instruction-set path. Cheap to copy; obtain one through
+/// [`Kernels::detect`] or [`Kernels::for_isa`].
+#[derive(Clone, Copy)]
+pub struct Kernels {
+    pub(crate) isa: Isa,
+    pub(crate) pack_weights: fn(&[f32], usize, usize) -> gemm::PackedWeights,
+    pub(crate) gemm: GemmFn,
+    pub(crate) layernorm: RowsFn,
+    pub(crate) gelu: fn(&mut [f32]),
+    pub(crate) softmax: fn(&mut [f32], f32),
+    pub(crate) attention: attention::AttentionFn,
+    pub(crate) mean_pool: fn(&[f32], usize, &mut [f32]),
+    pub(crate) max_pool: fn(&[f32], usize, &mut [f32]),
+    pub(crate) l2_normalize: fn(&mut [f32]),
+}
+
+impl fmt::Debug for Kernels {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Kernels")
+            .field("isa", &self.isa)
+            .finish_non_exhaustive()
+    }
+}
+
+static SCALAR: Kernels = Kernels {
+    isa: Isa::Scalar,
+    pack_weights: gemm::scalar::pack_weights,
+    gemm: gemm::scalar::gemm,
+    layernorm: norm::scalar::layernorm,
+    gelu: activation::scalar::gelu,
+    softmax: softmax::scalar::softmax,
+    attention: attention::scalar::attention,
+    mean_pool: pool::scalar::mean_pool,
+    max_pool: pool::scalar::max_pool,
+    l2_normalize: pool::scalar::l2_normalize,
+};
+
+impl Kernels {
+    /// The kernels for `isa`, or an error if this build or CPU cannot run that path.
+    pub fn for_isa(isa: Isa) -> Result<&'static Kernels, IsaError> {
+        match isa {
+            Isa::Scalar => Ok(&SCALAR),
+            other => Err(IsaError::Unavailable(other)),
+        }
+    }
+
+    /// The best path for this CPU, or the one `MINILM_ISA` forces. Resolved once per process.
+    pub fn detect() -> Result<&'static Kernels, IsaError> {
+        static CHOSEN: OnceLock<Result<&'static Kernels, IsaError>> = OnceLock::new();
+        CHOSEN
+            .get_or_init(|| match std::env::var("MINILM_ISA") {
+                Ok(name) if !name.trim().is_empty() => Kernels::for_isa(Isa::from_name(&name)?),
+                _ => {
+                    let best = Isa::ALL.into_iter().find(|isa| isa.is_available());
+                    Kernels::for_isa(best.unwrap_or(Isa::Scalar))
+                }
+            })
+            .clone()
+    }
+
+    /// Every path this build and CPU can run (for tests and benches).
+    pub fn available() -> Vec<&'static Kernels> {
+        Isa::ALL
+            .into_iter()
+            .filter_map(|isa| Kernels::for_isa(isa).ok())
+            .collect()
+    }
+
+    /// The path these kernels belong to.
+    pub fn isa(&self) -> Isa {
+        self.isa
+    }
+
+    /// A descriptive name for logs and bench output, e.g. `x86_64-f32-scalar`.
+    pub fn name(&self) -> String {
+        format!("{}-f32-{}", std::env::consts::ARCH, self.isa)
+    }
+}

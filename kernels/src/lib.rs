@@ -1,0 +1,24 @@
+//! Compute kernels for the minilm sentence-embedding runtime.
+//!
+//! The crate knows nothing about models: it offers dense matrix products with fused epilogues,
+//! LayerNorm, exact-erf GELU, softmax, attention and pooling over plain `f32` slices. Every kernel
+//! has a scalar reference; SIMD paths plug into the same [`Kernels`] table, chosen once at run
+//! time (see [`dispatch`]), so callers never care which path runs.
+//!
+//! Public entry points take slices and check their lengths once, so callers stay in safe code.
+//! The crate also holds the one other `unsafe` the runtime needs, a read-only file map
+//! ([`mapped_file`]), so that the engine crate has none.
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
+pub mod activation;
+pub mod attention;
+pub mod dispatch;
+pub mod gemm;
+pub mod mapped_file;
+pub mod norm;
+pub mod pool;
+pub mod softmax;
+
+pub use dispatch::{Isa, IsaError, Kernels};
+pub use gemm::{Epilogue, PackedWeights};

@@ -1,0 +1,25 @@
+//! LayerNorm over rows.
+
+pub(crate) mod scalar;
+
+use crate::Kernels;
+
+impl Kernels {
+    /// Normalises every row of `x` (rows of `gamma.len()` floats) in place:
+    /// `y = (x - mean) / sqrt(var + eps) * gamma + beta`, with the biased variance.
+    ///
+    /// # Panics
+    /// If `gamma` and `beta` differ in length or `x` is not a whole number of rows.
+    pub fn layernorm(&self, x: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
+        assert_eq!(
+            gamma.len(),
+            beta.len(),
+            "layernorm: gamma and beta lengths differ"
+        );
+        assert!(
+            !gamma.is_empty() && x.len() % gamma.len() == 0,
+            "layernorm: ragged rows"
+        );
+        (self.layernorm)(x, gamma, beta, eps)
+    }
+}

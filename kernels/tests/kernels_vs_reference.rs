@@ -1,0 +1,393 @@
+//! Every kernel on every path this CPU runs, against plain f64 references, over sizes that are
+//! not tile multiples. A new ISA path gets the whole suite by appearing in `Kernels::available()`.
+
+use minilm_kernels::activation::{erf_reference, erfc_reference, gelu_reference};
+use minilm_kernels::{Epilogue, Kernels};
+
+/// Sizes that straddle every plausible tile and vector width.
+const SIZES: [usize; 9] = [1, 2, 7, 16, 31, 33, 64, 255, 257];
+
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    fn uniform(&mut self, scale: f32) -> f32 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        let bits = self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 40;
+        (2.0 * (bits as f32 / (1u64 << 24) as f32) - 1.0) * scale
+    }
+    fn vec(&mut self, len: usize, scale: f32) -> Vec<f32> {
+        (0..len).map(|_| self.uniform(scale)).collect()
+    }
+}
+
+/// |got - want| <= atol + rtol·|want| for every element.
+fn assert_close(what: &str, got: &[f32], want: &[f64], atol: f64, rtol: f64) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        let err = (f64::from(g) - w).abs();
+        assert!(
+            err <= atol + rtol * w.abs(),
+            "{what}: element {i}: got {g}, want {w} (error {err:e})"
+        );
+    }
+}
+
+fn paths() -> Vec<&'static Kernels> {
+    let paths = Kernels::available();
+    assert!(!paths.is_empty());
+    paths
+}
+
+#[test]
+fn gemm_with_every_epilogue_matches_f64() {
+    let mut rng = Rng::new(1);
+    for kernels in paths() {
+        for &m in &SIZES[..7] {
+            for &(k, n) in &[(1, 1), (7, 33), (33, 7), (64, 31), (257, 16), (384, 255)] {
+                let a = rng.vec(m * k, 1.0);
+                let w = rng.vec(n * k, 1.0);
+                let bias = rng.vec(n, 1.0);
+                let residual = rng.vec(m * n, 1.0);
+                let packed = kernels.pack_weights(&w, n, k);
+                let dots: Vec<f64> = (0..m * n)
+                    .map(|idx| {
+                        let (i, j) = (idx / n, idx % n);
+                        (0..k)
+                            .map(|p| f64::from(a[i * k + p]) * f64::from(w[j * k + p]))
+                            .sum()
+                    })
+                    .collect();
+                // f32 accumulation over k terms of magnitude <= 1: error grows like sqrt(k)·ulp.
+                let atol = 1e-6 * (k as f64).sqrt() * 4.0;
+                let what = |e: &str| format!("{} gemm {e} m={m} k={k} n={n}", kernels.name());
+
+                let mut c = vec![f32::NAN; m * n];
+                kernels.gemm(&a, m, &packed, Epilogue::None, &mut c);
+                assert_close(&what("none"), &c, &dots, atol, 1e-6);
+
+                kernels.gemm(&a, m, &packed, Epilogue::Bias(&bias), &mut c);
+                let want: Vec<f64> = dots
+                    .iter()
+                    .enumerate()
+                    .map(|(i, d)| d + f64::from(bias[i % n]))
+                    .collect();
+                assert_close(&what("bias"), &c, &want, atol, 1e-6);
+
+                kernels.gemm(&a, m, &packed, Epilogue::BiasGelu(&bias), &mut c);
+                let want: Vec<f64> = dots
+                    .iter()
+                    .enumerate()
+                    .map(|(i, d)| gelu_reference(d + f64::from(bias[i % n])))
+                    .collect();
+                assert_close(&what("bias+gelu"), &c, &want, atol, 1e-6);
+
+                let mut c = residual.clone();
+                kernels.gemm(&a, m, &packed, Epilogue::BiasResidual(&bias), &mut c);
+                let want: Vec<f64> = dots
+                    .iter()
+                    .enumerate()
+                    .map(|(i, d)| d + f64::from(bias[i % n]) + f64::from(residual[i]))
+                    .collect();
+                assert_close(&what("bias+residual"), &c, &want, atol, 1e-6);
+            }
+        }
+    }
+}
+
+#[test]
+fn gemm_with_no_rows_writes_nothing() {
+    for kernels in paths() {
+        let packed = kernels.pack_weights(&[1.0; 6], 2, 3);
+        let mut c: Vec<f32> = Vec::new();
+        kernels.gemm(&[], 0, &packed, Epilogue::None, &mut c);
+    }
+}
+
+#[test]
+fn erf_reference_matches_known_values() {
+    // Values from the closed form / high-precision tables.
+    let known = [
+        (0.0, 0.0),
+        (0.1, 0.112_462_916_018_284_9),
+        (0.5, 0.520_499_877_813_046_5),
+        (1.0, 0.842_700_792_949_714_9),
+        (2.0, 0.995_322_265_018_952_7),
+        (3.0, 0.999_977_909_503_001_4),
+        (4.5, 1.0 - 1.966_160_441_542_887e-10),
+        (-1.0, -0.842_700_792_949_714_9),
+        (1.999_999, 0.995_322_244_351_926),
+    ];
+    for (x, want) in known {
+        let got = erf_reference(x);
+        assert!(
+            (got - want).abs() <= 4.0 * f64::EPSILON,
+            "erf({x}) = {got}, want {want}"
+        );
+    }
+    // erfc in the tail, where relative precision matters (GELU of large negative inputs).
+    let tail = [
+        (0.5, 0.479_500_122_186_953_5),
+        (2.0, 4.677_734_981_047_266e-3),
+        (3.0, 2.209_049_699_858_544e-5),
+        (5.0, 1.537_459_794_428_035e-12),
+        (10.0, 2.088_487_583_762_545e-45),
+        (26.0, 5.663_192_408_856_143e-296),
+    ];
+    for (x, want) in tail {
+        let got = erfc_reference(x);
+        assert!(
+            ((got - want) / want).abs() <= 1e-13,
+            "erfc({x}) = {got:e}, want {want:e}"
+        );
+    }
+    assert_eq!(erf_reference(7.0), 1.0);
+    assert_eq!(erf_reference(-7.0), -1.0);
+    assert!(erf_reference(f64::NAN).is_nan());
+}
+
+#[test]
+fn gelu_matches_f64_over_the_useful_range() {
+    for kernels in paths() {
+        // Every 97th f32 bit pattern between -12 and 12 (about 10 million values), plus the
+        // extremes and special values.
+        let mut xs: Vec<f32> = (0u32..u32::MAX)
+            .step_by(97)
+            .map(f32::from_bits)
+            .filter(|x| x.is_finite() && x.abs() <= 12.0)
+            .collect();
+        xs.extend([
+            0.0,
+            -0.0,
+            1e-30,
+            -1e-30,
+            12.0,
+            -12.0,
+            40.0,
+            -40.0,
+            f32::MAX,
+            f32::MIN,
+        ]);
+        let mut got = xs.clone();
+        kernels.gelu(&mut got);
+        for (&x, &g) in xs.iter().zip(&got) {
+            let want = gelu_reference(f64::from(x));
+            let err = (f64::from(g) - want).abs();
+            // Within one f32 ulp of the exact value (or 1e-38 absolute near zero).
+            let ulp = f64::from(f32::EPSILON) * want.abs();
+            assert!(
+                err <= ulp.max(1e-38),
+                "{}: gelu({x}) = {g}, want {want}",
+                kernels.name()
+            );
+        }
+        let mut special = [f32::INFINITY, f32::NEG_INFINITY, f32::NAN];
+        kernels.gelu(&mut special);
+        assert_eq!(special[0], f32::INFINITY);
+        assert_eq!(special[1], 0.0);
+        assert!(special[2].is_nan());
+    }
+}
+
+#[test]
+fn layernorm_matches_f64() {
+    let mut rng = Rng::new(2);
+    for kernels in paths() {
+        for &width in &SIZES {
+            for rows in [1, 3] {
+                let x = rng.vec(rows * width, 3.0);
+                let gamma = rng.vec(width, 1.5);
+                let beta = rng.vec(width, 0.5);
+                let mut got = x.clone();
+                kernels.layernorm(&mut got, &gamma, &beta, 1e-12);
+                let mut want = Vec::new();
+                for row in x.chunks(width) {
+                    let mean = row.iter().map(|&v| f64::from(v)).sum::<f64>() / width as f64;
+                    let var = row
+                        .iter()
+                        .map(|&v| (f64::from(v) - mean).powi(2))
+                        .sum::<f64>()
+                        / width as f64;
+                    for (j, &v) in row.iter().enumerate() {
+                        want.push(
+                            (f64::from(v) - mean) / (var + 1e-12).sqrt() * f64::from(gamma[j])
+                                + f64::from(beta[j]),
+                        );
+                    }
+                }
+                // A constant row (width 1) normalises to beta.
+                assert_close(
+                    &format!("{} layernorm w={width}", kernels.name()),
+                    &got,
+                    &want,
+                    2e-6,
+                    2e-6,
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn softmax_matches_f64() {
+    let mut rng = Rng::new(3);
+    for kernels in paths() {
+        for &len in &SIZES {
+            for scale in [1.0f32, 0.176_776_7] {
+                let x = rng.vec(len, 20.0);
+                let mut got = x.clone();
+                kernels.softmax(&mut got, scale);
+                let max = x
+                    .iter()
+                    .map(|&v| f64::from(v * scale))
+                    .fold(f64::MIN, f64::max);
+                let exps: Vec<f64> = x
+                    .iter()
+                    .map(|&v| (f64::from(v * scale) - max).exp())
+                    .collect();
+                let sum: f64 = exps.iter().sum();
+                let want: Vec<f64> = exps.iter().map(|e| e / sum).collect();
+                assert_close(
+                    &format!("{} softmax len={len}", kernels.name()),
+                    &got,
+                    &want,
+                    1e-7,
+                    1e-5,
+                );
+            }
+        }
+        let mut empty: [f32; 0] = [];
+        kernels.softmax(&mut empty, 1.0);
+    }
+}
+
+#[test]
+fn attention_matches_f64() {
+    let mut rng = Rng::new(4);
+    for kernels in paths() {
+        for &(heads, head_dim) in &[(1, 1), (2, 7), (12, 32), (3, 33)] {
+            for &seq in &[1, 2, 7, 33, 257] {
+                let hidden = heads * head_dim;
+                let qkv = rng.vec(seq * 3 * hidden, 2.0);
+                let mut out = vec![f32::NAN; seq * hidden];
+                let mut scratch = vec![0.0; seq];
+                kernels.attention(&qkv, seq, heads, &mut out, &mut scratch);
+                let at = |row: usize, col: usize| f64::from(qkv[row * 3 * hidden + col]);
+                let scale = 1.0 / (head_dim as f64).sqrt();
+                let mut want = vec![0.0f64; seq * hidden];
+                for h in 0..heads {
+                    for i in 0..seq {
+                        let scores: Vec<f64> = (0..seq)
+                            .map(|j| {
+                                (0..head_dim)
+                                    .map(|d| {
+                                        at(i, h * head_dim + d) * at(j, hidden + h * head_dim + d)
+                                    })
+                                    .sum::<f64>()
+                                    * scale
+                            })
+                            .collect();
+                        let max = scores.iter().copied().fold(f64::MIN, f64::max);
+                        let exps: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
+                        let sum: f64 = exps.iter().sum();
+                        for d in 0..head_dim {
+                            want[i * hidden + h * head_dim + d] = (0..seq)
+                                .map(|j| exps[j] / sum * at(j, 2 * hidden + h * head_dim + d))
+                                .sum();
+                        }
+                    }
+                }
+                let what = format!(
+                    "{} attention heads={heads} d={head_dim} seq={seq}",
+                    kernels.name()
+                );
+                assert_close(&what, &out, &want, 2e-5, 1e-5);
+            }
+        }
+    }
+}
+
+#[test]
+fn pooling_and_normalisation_match_f64() {
+    let mut rng = Rng::new(5);
+    for kernels in paths() {
+        for &width in &SIZES {
+            for rows in [1, 2, 7, 33] {
+                let x = rng.vec(rows * width, 1.0);
+                let mut mean = vec![f32::NAN; width];
+                kernels.mean_pool(&x, &mut mean);
+                let want: Vec<f64> = (0..width)
+                    .map(|j| {
+                        (0..rows).map(|i| f64::from(x[i * width + j])).sum::<f64>() / rows as f64
+                    })
+                    .collect();
+                assert_close(
+                    &format!("{} mean_pool", kernels.name()),
+                    &mean,
+                    &want,
+                    1e-6,
+                    1e-6,
+                );
+
+                let mut max = vec![f32::NAN; width];
+                kernels.max_pool(&x, &mut max);
+                let want: Vec<f64> = (0..width)
+                    .map(|j| {
+                        (0..rows)
+                            .map(|i| f64::from(x[i * width + j]))
+                            .fold(f64::MIN, f64::max)
+                    })
+                    .collect();
+                assert_close(
+                    &format!("{} max_pool", kernels.name()),
+                    &max,
+                    &want,
+                    0.0,
+                    0.0,
+                );
+            }
+            let mut v = rng.vec(width, 4.0);
+            let norm = v.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>().sqrt();
+            let want: Vec<f64> = v.iter().map(|&x| f64::from(x) / norm).collect();
+            kernels.l2_normalize(&mut v);
+            assert_close(
+                &format!("{} l2_normalize", kernels.name()),
+                &v,
+                &want,
+                1e-7,
+                1e-6,
+            );
+        }
+        let mut zeros = [0.0f32; 5];
+        kernels.l2_normalize(&mut zeros);
+        assert_eq!(zeros, [0.0; 5], "a zero vector stays zero");
+        let mut out = [1.0f32; 3];
+        kernels.mean_pool(&[], &mut out);
+        assert_eq!(out, [0.0; 3], "no rows pool to zero");
+    }
+}
+
+#[test]
+fn isa_names_parse_and_unavailable_paths_are_errors() {
+    use minilm_kernels::{Isa, IsaError};
+    for isa in Isa::ALL {
+        assert_eq!(Isa::from_name(isa.name()), Ok(isa));
+        match Kernels::for_isa(isa) {
+            Ok(kernels) => assert_eq!(kernels.isa(), isa),
+            Err(e) => assert_eq!(e, IsaError::Unavailable(isa)),
+        }
+    }
+    assert_eq!(Isa::from_name("AVX512"), Ok(Isa::Avx512));
+    assert!(matches!(
+        Isa::from_name("sse9"),
+        Err(IsaError::UnknownName(_))
+    ));
+    assert!(
+        Kernels::for_isa(Isa::Scalar).is_ok(),
+        "the scalar path always exists"
+    );
+}

@@ -1,0 +1,143 @@
+//! `minilm`: sentence embeddings from the command line.
+
+mod input;
+mod output;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use minilm::{Embedder, Options};
+
+/// Sentence embeddings with all-MiniLM-L6-v2 (or another BERT sentence-transformers model), in
+/// pure Rust.
+///
+/// The default model is the copy tools/fetch-model.sh puts in $MINILM_HOME/models (default
+/// ~/.cache/minilm/models), or $MINILM_MODEL_DIR when set. MINILM_ISA=scalar|avx2|avx512|neon
+/// forces a kernel path.
+#[derive(Parser)]
+#[command(name = "minilm", version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Embed texts and print one vector per text, in input order.
+    ///
+    /// Texts come from the command line, or from --input (one per line; `-` reads stdin).
+    /// Examples:
+    ///
+    ///   minilm embed "A man is eating food." "A man is eating pasta."
+    ///
+    ///   minilm embed --input sentences.txt --format npy --output vectors.npy
+    ///
+    ///   printf '"line one\\nstill one text"\n' | minilm embed --input - --input-format jsonl
+    #[command(verbatim_doc_comment)]
+    Embed(EmbedArgs),
+}
+
+#[derive(clap::Args)]
+struct EmbedArgs {
+    /// Texts to embed (instead of --input).
+    #[arg(value_name = "TEXT")]
+    texts: Vec<String>,
+
+    /// Model: a sentence-transformers directory, or a Hub id such as
+    /// sentence-transformers/all-MiniLM-L6-v2 (optionally id@revision).
+    #[arg(long, value_name = "DIR|ID")]
+    model: Option<String>,
+
+    /// Read texts from FILE (`-` for stdin) instead of the command line.
+    #[arg(long, short = 'i', value_name = "FILE")]
+    input: Option<PathBuf>,
+
+    /// How --input holds texts: `text`, one per line; `jsonl`, one JSON string per line (so a
+    /// text may hold newlines and any Unicode; blank lines are skipped).
+    #[arg(long, value_enum, default_value_t = InputFormat::Text)]
+    input_format: InputFormat,
+
+    /// Output: `jsonl`, one JSON array of floats per text (shortest round-trip f32); `json`, one
+    /// array of arrays; `npy`, a float32 NumPy array of shape (texts, dim).
+    #[arg(long, short = 'f', value_enum, default_value_t = output::Format::Jsonl)]
+    format: output::Format,
+
+    /// Write to FILE instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    output: Option<PathBuf>,
+
+    /// Threads to use (default: all available cores).
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+
+    /// Texts per forward pass.
+    #[arg(long, value_name = "N", default_value_t = 32)]
+    batch_size: usize,
+
+    /// Truncate texts to N tokens, [CLS] and [SEP] included (default: the model's
+    /// max_seq_length, 256 for all-MiniLM-L6-v2).
+    #[arg(long, value_name = "N")]
+    max_length: Option<usize>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum InputFormat {
+    Text,
+    Jsonl,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Embed(args) => embed(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            let _ = writeln!(std::io::stderr(), "minilm: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn embed(args: EmbedArgs) -> Result<(), String> {
+    let texts = match (&args.input, args.texts.is_empty()) {
+        (Some(_), false) => {
+            return Err("give texts on the command line or --input, not both".into())
+        }
+        (None, true) => {
+            return Err("nothing to embed: give TEXT arguments or --input FILE (see --help)".into())
+        }
+        (None, false) => args.texts,
+        (Some(path), true) => match args.input_format {
+            InputFormat::Text => input::read_lines(path)?,
+            InputFormat::Jsonl => input::read_jsonl(path)?,
+        },
+    };
+
+    let mut options = Options::default().batch_size(args.batch_size);
+    if let Some(threads) = args.threads {
+        options = options.threads(threads);
+    }
+    if let Some(max_length) = args.max_length {
+        options = options.max_length(max_length);
+    }
+    let dir = minilm::resolve_model(args.model.as_deref()).map_err(|e| e.to_string())?;
+    let embedder = Embedder::from_dir(&dir, &options).map_err(|e| e.to_string())?;
+
+    let mut writer = output::Writer::create(
+        args.output.as_deref(),
+        args.format,
+        texts.len(),
+        embedder.dim(),
+    )?;
+    for chunk in texts.chunks(args.batch_size.max(1)) {
+        let vectors = embedder.embed_batch(chunk).map_err(|e| e.to_string())?;
+        for vector in &vectors {
+            writer.write(vector)?;
+        }
+    }
+    writer.finish()
+}

@@ -1,0 +1,334 @@
+//! The model directory's configuration: BERT hyper-parameters from `config.json` and the
+//! sentence-transformers modules (pooling, normalisation, maximum length).
+
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// Upper bounds on sizes, so a hostile config cannot make the loader allocate absurd amounts.
+const MAX_HIDDEN: usize = 16_384;
+const MAX_LAYERS: usize = 256;
+const MAX_POSITIONS: usize = 65_536;
+const MAX_VOCAB: usize = 4_000_000;
+
+/// BERT hyper-parameters, from `config.json`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BertConfig {
+    /// Vocabulary size (rows of the word embedding).
+    pub vocab_size: usize,
+    /// Width of every hidden state.
+    pub hidden_size: usize,
+    /// Number of transformer layers.
+    pub num_layers: usize,
+    /// Attention heads per layer.
+    pub num_heads: usize,
+    /// Width of the feed-forward layer.
+    pub intermediate_size: usize,
+    /// Longest sequence the position embedding covers.
+    pub max_position_embeddings: usize,
+    /// Rows of the token-type embedding.
+    pub type_vocab_size: usize,
+    /// LayerNorm epsilon.
+    pub layer_norm_eps: f32,
+}
+
+#[derive(Deserialize)]
+struct RawBertConfig {
+    model_type: Option<String>,
+    #[serde(default)]
+    architectures: Vec<String>,
+    vocab_size: usize,
+    hidden_size: usize,
+    num_hidden_layers: usize,
+    num_attention_heads: usize,
+    intermediate_size: usize,
+    max_position_embeddings: usize,
+    #[serde(default = "default_type_vocab")]
+    type_vocab_size: usize,
+    #[serde(default = "default_eps")]
+    layer_norm_eps: f64,
+    #[serde(default = "default_act")]
+    hidden_act: String,
+    #[serde(default = "default_position_type")]
+    position_embedding_type: String,
+}
+
+fn default_type_vocab() -> usize {
+    2
+}
+fn default_eps() -> f64 {
+    1e-12
+}
+fn default_act() -> String {
+    "gelu".into()
+}
+fn default_position_type() -> String {
+    "absolute".into()
+}
+
+impl BertConfig {
+    /// Reads and checks `config.json`.
+    pub fn from_file(path: &Path) -> Result<BertConfig> {
+        let raw: RawBertConfig = read_json(path)?;
+        let unsupported = |message: String| Error::Unsupported {
+            path: path.to_owned(),
+            message,
+        };
+        let is_bert = match raw.model_type.as_deref() {
+            Some(t) => t == "bert",
+            None => raw.architectures.iter().any(|a| a.starts_with("Bert")),
+        };
+        if !is_bert {
+            let found = raw
+                .model_type
+                .clone()
+                .unwrap_or_else(|| format!("architectures {:?}", raw.architectures));
+            return Err(unsupported(format!(
+                "model_type {found:?} is not supported; only BERT models (model_type \"bert\") are"
+            )));
+        }
+        if raw.hidden_act != "gelu" {
+            return Err(unsupported(format!(
+                "hidden_act {:?} is not supported; only \"gelu\" (exact erf GELU) is",
+                raw.hidden_act
+            )));
+        }
+        if raw.position_embedding_type != "absolute" {
+            return Err(unsupported(format!(
+                "position_embedding_type {:?} is not supported; only \"absolute\" is",
+                raw.position_embedding_type
+            )));
+        }
+        let bounded = |name: &str, value: usize, max: usize| {
+            if value == 0 || value > max {
+                Err(unsupported(format!(
+                    "{name} = {value} is out of range (1..={max})"
+                )))
+            } else {
+                Ok(value)
+            }
+        };
+        let config = BertConfig {
+            vocab_size: bounded("vocab_size", raw.vocab_size, MAX_VOCAB)?,
+            hidden_size: bounded("hidden_size", raw.hidden_size, MAX_HIDDEN)?,
+            num_layers: bounded("num_hidden_layers", raw.num_hidden_layers, MAX_LAYERS)?,
+            num_heads: bounded("num_attention_heads", raw.num_attention_heads, MAX_HIDDEN)?,
+            intermediate_size: bounded("intermediate_size", raw.intermediate_size, 8 * MAX_HIDDEN)?,
+            max_position_embeddings: bounded(
+                "max_position_embeddings",
+                raw.max_position_embeddings,
+                MAX_POSITIONS,
+            )?,
+            type_vocab_size: bounded("type_vocab_size", raw.type_vocab_size, 1024)?,
+            layer_norm_eps: raw.layer_norm_eps as f32,
+        };
+        if config.hidden_size % config.num_heads != 0 {
+            return Err(unsupported(format!(
+                "hidden_size {} is not a multiple of num_attention_heads {}",
+                config.hidden_size, config.num_heads
+            )));
+        }
+        if !(config.layer_norm_eps.is_finite() && config.layer_norm_eps >= 0.0) {
+            return Err(unsupported(format!(
+                "layer_norm_eps {} is not a finite non-negative number",
+                raw.layer_norm_eps
+            )));
+        }
+        Ok(config)
+    }
+}
+
+/// How token vectors become one sentence vector. Several modes concatenate, in
+/// sentence-transformers' order: CLS, max, mean, mean-sqrt-len.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pooling {
+    /// The first token's vector.
+    pub cls: bool,
+    /// The element-wise maximum over tokens.
+    pub max: bool,
+    /// The mean over tokens.
+    pub mean: bool,
+    /// The sum over tokens divided by the square root of their count.
+    pub mean_sqrt_len: bool,
+}
+
+impl Pooling {
+    /// Mean pooling alone (what a model without a pooling config gets).
+    pub const MEAN: Pooling = Pooling {
+        cls: false,
+        max: false,
+        mean: true,
+        mean_sqrt_len: false,
+    };
+
+    /// How many vectors of `hidden_size` the pooled output concatenates.
+    pub fn modes(&self) -> usize {
+        [self.cls, self.max, self.mean, self.mean_sqrt_len]
+            .iter()
+            .filter(|&&m| m)
+            .count()
+    }
+
+    fn from_file(path: &Path) -> Result<Pooling> {
+        #[derive(Deserialize)]
+        struct Raw {
+            #[serde(default)]
+            pooling_mode_cls_token: bool,
+            #[serde(default)]
+            pooling_mode_mean_tokens: bool,
+            #[serde(default)]
+            pooling_mode_max_tokens: bool,
+            #[serde(default)]
+            pooling_mode_mean_sqrt_len_tokens: bool,
+            #[serde(default)]
+            pooling_mode_weightedmean_tokens: bool,
+            #[serde(default)]
+            pooling_mode_lasttoken: bool,
+        }
+        let raw: Raw = read_json(path)?;
+        let unsupported = |message: &str| Error::Unsupported {
+            path: path.to_owned(),
+            message: message.into(),
+        };
+        if raw.pooling_mode_weightedmean_tokens || raw.pooling_mode_lasttoken {
+            return Err(unsupported(
+                "weighted-mean and last-token pooling are not supported",
+            ));
+        }
+        let pooling = Pooling {
+            cls: raw.pooling_mode_cls_token,
+            max: raw.pooling_mode_max_tokens,
+            mean: raw.pooling_mode_mean_tokens,
+            mean_sqrt_len: raw.pooling_mode_mean_sqrt_len_tokens,
+        };
+        if pooling.modes() == 0 {
+            return Err(unsupported("no pooling mode is enabled"));
+        }
+        Ok(pooling)
+    }
+}
+
+/// The sentence-transformers pipeline around the BERT model.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SentenceConfig {
+    /// Pooling modes.
+    pub pooling: Pooling,
+    /// Whether a `Normalize` module L2-normalises the output.
+    pub normalize: bool,
+    /// Longest input in tokens, [CLS] and [SEP] included (`max_seq_length`), if the directory
+    /// says.
+    pub max_seq_length: Option<usize>,
+    /// Whether texts are lower-cased before tokenising (`do_lower_case`).
+    pub lowercase: bool,
+}
+
+#[derive(Deserialize)]
+struct ModuleEntry {
+    #[serde(default)]
+    path: String,
+    #[serde(rename = "type")]
+    kind: String,
+}
+
+impl SentenceConfig {
+    /// Reads `modules.json` and what it points at. A directory without `modules.json` is a plain
+    /// transformer: mean pooling, no normalisation (as sentence-transformers does).
+    pub fn from_dir(dir: &Path) -> Result<SentenceConfig> {
+        let mut config = SentenceConfig {
+            pooling: Pooling::MEAN,
+            normalize: false,
+            max_seq_length: None,
+            lowercase: false,
+        };
+        let st_config = dir.join("sentence_bert_config.json");
+        if st_config.is_file() {
+            #[derive(Deserialize)]
+            struct Raw {
+                max_seq_length: Option<usize>,
+                #[serde(default)]
+                do_lower_case: bool,
+            }
+            let raw: Raw = read_json(&st_config)?;
+            if raw.max_seq_length == Some(0) {
+                return Err(Error::Unsupported {
+                    path: st_config,
+                    message: "max_seq_length is 0".into(),
+                });
+            }
+            config.max_seq_length = raw.max_seq_length;
+            config.lowercase = raw.do_lower_case;
+        }
+        let modules_path = dir.join("modules.json");
+        if !modules_path.is_file() {
+            return Ok(config);
+        }
+        let modules: Vec<ModuleEntry> = read_json(&modules_path)?;
+        let mut saw_pooling = false;
+        for (position, module) in modules.iter().enumerate() {
+            let kind = module.kind.rsplit('.').next().unwrap_or_default();
+            match (position, kind) {
+                (0, "Transformer") => {}
+                (_, "Pooling") if !saw_pooling => {
+                    config.pooling = Pooling::from_file(&module_file(dir, &module.path, "config.json")?)?;
+                    saw_pooling = true;
+                }
+                (_, "Normalize") => config.normalize = true,
+                _ => {
+                    return Err(Error::Unsupported {
+                        path: modules_path,
+                        message: format!(
+                            "module {} of type {:?} is not supported here (supported: Transformer first, then Pooling and Normalize)",
+                            position, module.kind
+                        ),
+                    })
+                }
+            }
+        }
+        Ok(config)
+    }
+}
+
+/// `dir/module_path/file`, refusing module paths that leave the model directory.
+fn module_file(dir: &Path, module_path: &str, file: &str) -> Result<PathBuf> {
+    let relative = Path::new(module_path);
+    if relative.is_absolute()
+        || relative
+            .components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
+        return Err(Error::Unsupported {
+            path: dir.join("modules.json"),
+            message: format!("module path {module_path:?} leaves the model directory"),
+        });
+    }
+    Ok(dir.join(relative).join(file))
+}
+
+/// Reads and parses a JSON file, with errors that name it.
+pub(crate) fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
+    let bytes = read_file(path)?;
+    serde_json::from_slice(&bytes).map_err(|e| Error::Json {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+/// Reads a whole file; a missing one is [`Error::MissingFile`].
+pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|source| io_error(path, source))
+}
+
+/// Maps an I/O error on `path` to [`Error::MissingFile`] or [`Error::Io`].
+pub(crate) fn io_error(path: &Path, source: std::io::Error) -> Error {
+    if source.kind() == std::io::ErrorKind::NotFound {
+        Error::MissingFile(path.to_owned())
+    } else {
+        Error::Io {
+            path: path.to_owned(),
+            source,
+        }
+    }
+}

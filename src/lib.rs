@@ -1,0 +1,33 @@
+//! Sentence embeddings from BERT-family sentence-transformers models (all-MiniLM-L6-v2 by
+//! default), in pure Rust on the hand-written kernels of [`minilm_kernels`].
+//!
+//! Load a model directory once with [`Embedder::from_dir`], then embed texts from any thread.
+//! Output matches sentence-transformers: same tokens, same pooling, same normalisation.
+//!
+//! ```
+//! use minilm::{Embedder, Options};
+//!
+//! let embedder = Embedder::from_dir(minilm::default_model_dir()?, &Options::default())?;
+//! let v = embedder.embed("The quick brown fox jumps over the lazy dog.")?;
+//! assert_eq!(v.len(), 384);
+//! # Ok::<(), minilm::Error>(())
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod config;
+mod embedder;
+mod error;
+#[cfg(feature = "hub")]
+mod hub;
+mod locate;
+mod model;
+mod pool;
+mod tokenize;
+mod weights;
+
+pub use config::{BertConfig, Pooling, SentenceConfig};
+pub use embedder::{Embedder, Options};
+pub use error::{Error, Result};
+pub use locate::{default_model_dir, models_home, resolve_model, DEFAULT_MODEL_ID};
+pub use minilm_kernels::Isa;

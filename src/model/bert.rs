@@ -1,0 +1,248 @@
+//! The BERT encoder: embeddings, then self-attention + feed-forward layers.
+//!
+//! A batch runs padding-free: the token rows of all its sequences are stacked into one matrix for
+//! every dense layer, and attention runs per sequence over that sequence's own rows only. A
+//! sequence's result therefore never depends on what else is in its batch.
+
+use std::ops::Range;
+
+use minilm_kernels::{Epilogue, Kernels, PackedWeights};
+use rayon::prelude::*;
+
+use crate::config::BertConfig;
+use crate::error::Result;
+use crate::weights::Tensors;
+
+/// Rows of a dense product one task handles when a batch is split across threads.
+const MIN_ROWS_PER_TASK: usize = 16;
+
+/// Token rows of several sequences, stacked.
+pub(crate) struct TokenBatch {
+    /// Token ids of all sequences, back to back.
+    pub ids: Vec<u32>,
+    /// Token-type ids, one per token.
+    pub type_ids: Vec<u32>,
+    /// Each sequence's rows in `ids`.
+    pub sequences: Vec<Range<usize>>,
+}
+
+struct Linear {
+    weight: PackedWeights,
+    bias: Vec<f32>,
+}
+
+struct LayerNorm {
+    gamma: Vec<f32>,
+    beta: Vec<f32>,
+}
+
+struct Layer {
+    qkv: Linear,
+    attention_out: Linear,
+    attention_norm: LayerNorm,
+    intermediate: Linear,
+    output: Linear,
+    output_norm: LayerNorm,
+}
+
+/// BERT weights, packed for one kernel path.
+pub(crate) struct Bert {
+    config: BertConfig,
+    kernels: &'static Kernels,
+    word_embeddings: Vec<f32>,
+    position_embeddings: Vec<f32>,
+    token_type_embeddings: Vec<f32>,
+    embedding_norm: LayerNorm,
+    layers: Vec<Layer>,
+}
+
+impl Bert {
+    /// Loads and packs every tensor, checking each against `config`.
+    pub(crate) fn load(
+        config: &BertConfig,
+        tensors: &Tensors<'_>,
+        kernels: &'static Kernels,
+    ) -> Result<Bert> {
+        let h = config.hidden_size;
+        let linear = |name: &str, n: usize, k: usize| -> Result<Linear> {
+            let weight = tensors.get(&format!("{name}.weight"), &[n, k])?;
+            let bias = tensors.get(&format!("{name}.bias"), &[n])?;
+            Ok(Linear {
+                weight: kernels.pack_weights(&weight, n, k),
+                bias,
+            })
+        };
+        let layer_norm = |name: &str| -> Result<LayerNorm> {
+            let (gamma, beta) = tensors.layernorm(name, h)?;
+            Ok(LayerNorm { gamma, beta })
+        };
+        let mut layers = Vec::with_capacity(config.num_layers);
+        for index in 0..config.num_layers {
+            let prefix = format!("encoder.layer.{index}");
+            // Q, K and V as one product: their weights stacked into one 3h x h matrix.
+            let mut qkv_weight = Vec::with_capacity(3 * h * h);
+            let mut qkv_bias = Vec::with_capacity(3 * h);
+            for part in ["query", "key", "value"] {
+                let name = format!("{prefix}.attention.self.{part}");
+                qkv_weight.extend(tensors.get(&format!("{name}.weight"), &[h, h])?);
+                qkv_bias.extend(tensors.get(&format!("{name}.bias"), &[h])?);
+            }
+            layers.push(Layer {
+                qkv: Linear {
+                    weight: kernels.pack_weights(&qkv_weight, 3 * h, h),
+                    bias: qkv_bias,
+                },
+                attention_out: linear(&format!("{prefix}.attention.output.dense"), h, h)?,
+                attention_norm: layer_norm(&format!("{prefix}.attention.output.LayerNorm"))?,
+                intermediate: linear(
+                    &format!("{prefix}.intermediate.dense"),
+                    config.intermediate_size,
+                    h,
+                )?,
+                output: linear(
+                    &format!("{prefix}.output.dense"),
+                    h,
+                    config.intermediate_size,
+                )?,
+                output_norm: layer_norm(&format!("{prefix}.output.LayerNorm"))?,
+            });
+        }
+        Ok(Bert {
+            config: config.clone(),
+            kernels,
+            word_embeddings: tensors
+                .get("embeddings.word_embeddings.weight", &[config.vocab_size, h])?,
+            position_embeddings: tensors.get(
+                "embeddings.position_embeddings.weight",
+                &[config.max_position_embeddings, h],
+            )?,
+            token_type_embeddings: tensors.get(
+                "embeddings.token_type_embeddings.weight",
+                &[config.type_vocab_size, h],
+            )?,
+            embedding_norm: layer_norm("embeddings.LayerNorm")?,
+            layers,
+        })
+    }
+
+    pub(crate) fn config(&self) -> &BertConfig {
+        &self.config
+    }
+
+    pub(crate) fn kernels(&self) -> &'static Kernels {
+        self.kernels
+    }
+
+    /// Runs the encoder over `batch` and returns the last hidden state, one row per token.
+    /// `observe` sees the embedding output and then each layer's output.
+    ///
+    /// The caller guarantees every id is below `vocab_size`, every type id below
+    /// `type_vocab_size`, and no sequence is longer than `max_position_embeddings`.
+    /// Runs on the current rayon pool.
+    pub(crate) fn forward(&self, batch: &TokenBatch, observe: &mut dyn FnMut(&[f32])) -> Vec<f32> {
+        let h = self.config.hidden_size;
+        let rows = batch.ids.len();
+        let mut hidden = self.embed(batch);
+        observe(&hidden);
+        let mut qkv = vec![0.0; rows * 3 * h];
+        let mut context = vec![0.0; rows * h];
+        let mut intermediate = vec![0.0; rows * self.config.intermediate_size];
+        let eps = self.config.layer_norm_eps;
+        for layer in &self.layers {
+            self.dense(
+                &hidden,
+                &layer.qkv,
+                Epilogue::Bias(&layer.qkv.bias),
+                &mut qkv,
+            );
+            self.attention(batch, &qkv, &mut context);
+            self.dense(
+                &context,
+                &layer.attention_out,
+                Epilogue::BiasResidual(&layer.attention_out.bias),
+                &mut hidden,
+            );
+            self.layernorm(&mut hidden, &layer.attention_norm, eps);
+            self.dense(
+                &hidden,
+                &layer.intermediate,
+                Epilogue::BiasGelu(&layer.intermediate.bias),
+                &mut intermediate,
+            );
+            self.dense(
+                &intermediate,
+                &layer.output,
+                Epilogue::BiasResidual(&layer.output.bias),
+                &mut hidden,
+            );
+            self.layernorm(&mut hidden, &layer.output_norm, eps);
+            observe(&hidden);
+        }
+        hidden
+    }
+
+    /// Word + position + token-type embeddings, then LayerNorm.
+    fn embed(&self, batch: &TokenBatch) -> Vec<f32> {
+        let h = self.config.hidden_size;
+        let mut out = vec![0.0; batch.ids.len() * h];
+        for range in &batch.sequences {
+            for (position, row) in range.clone().enumerate() {
+                let word = batch.ids[row] as usize;
+                let kind = batch.type_ids[row] as usize;
+                let dst = &mut out[row * h..(row + 1) * h];
+                let w = &self.word_embeddings[word * h..(word + 1) * h];
+                let p = &self.position_embeddings[position * h..(position + 1) * h];
+                let t = &self.token_type_embeddings[kind * h..(kind + 1) * h];
+                for (((d, &w), &p), &t) in dst.iter_mut().zip(w).zip(p).zip(t) {
+                    *d = w + t + p;
+                }
+            }
+        }
+        self.layernorm(&mut out, &self.embedding_norm, self.config.layer_norm_eps);
+        out
+    }
+
+    /// `out = epilogue(input · Wᵀ)`, rows split across the pool's threads.
+    fn dense(&self, input: &[f32], linear: &Linear, epilogue: Epilogue<'_>, out: &mut [f32]) {
+        let (n, k) = (linear.weight.n(), linear.weight.k());
+        let rows = input.len() / k;
+        let rows_per_task = rows
+            .div_ceil(rayon::current_num_threads())
+            .max(MIN_ROWS_PER_TASK);
+        input
+            .par_chunks(rows_per_task * k)
+            .zip(out.par_chunks_mut(rows_per_task * n))
+            .for_each(|(a, c)| {
+                self.kernels
+                    .gemm(a, a.len() / k, &linear.weight, epilogue, c)
+            });
+    }
+
+    fn layernorm(&self, x: &mut [f32], norm: &LayerNorm, eps: f32) {
+        let h = self.config.hidden_size;
+        let rows_per_task = (x.len() / h)
+            .div_ceil(rayon::current_num_threads())
+            .max(MIN_ROWS_PER_TASK);
+        x.par_chunks_mut(rows_per_task * h)
+            .for_each(|rows| self.kernels.layernorm(rows, &norm.gamma, &norm.beta, eps));
+    }
+
+    /// Attention for every sequence on its own rows, sequences in parallel.
+    fn attention(&self, batch: &TokenBatch, qkv: &[f32], context: &mut [f32]) {
+        let h = self.config.hidden_size;
+        let heads = self.config.num_heads;
+        let mut outputs = Vec::with_capacity(batch.sequences.len());
+        let mut rest = context;
+        for range in &batch.sequences {
+            let (mine, tail) = rest.split_at_mut(range.len() * h);
+            outputs.push((range.clone(), mine));
+            rest = tail;
+        }
+        outputs.into_par_iter().for_each(|(range, out)| {
+            let mut scratch = vec![0.0; range.len()];
+            let rows = &qkv[range.start * 3 * h..range.end * 3 * h];
+            self.kernels
+                .attention(rows, range.len(), heads, out, &mut scratch);
+        });
+    }
+}

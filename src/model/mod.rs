@@ -1,0 +1,3 @@
+//! Model forward passes.
+
+pub(crate) mod bert;

@@ -1,0 +1,66 @@
+//! Text to token ids with the model's own `tokenizer.json`, under sentence-transformers' rules.
+
+use std::path::Path;
+
+use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
+
+use crate::error::{Error, Result};
+
+/// A tokenizer configured as sentence-transformers uses it: optional lower-casing, truncation at the model's maximum length (special tokens included), no padding.
+/// The truncation and padding settings stored in `tokenizer.json` are replaced.
+pub(crate) struct TextTokenizer {
+    inner: Tokenizer,
+    lowercase: bool,
+}
+
+/// One tokenised text.
+pub(crate) struct Tokens {
+    pub ids: Vec<u32>,
+    pub type_ids: Vec<u32>,
+}
+
+impl TextTokenizer {
+    pub(crate) fn from_file(
+        path: &Path,
+        max_length: usize,
+        lowercase: bool,
+    ) -> Result<TextTokenizer> {
+        if !path.is_file() {
+            return Err(Error::MissingFile(path.to_owned()));
+        }
+        let load_error = |message: String| Error::Tokenizer {
+            path: path.to_owned(),
+            message,
+        };
+        let mut inner = Tokenizer::from_file(path).map_err(|e| load_error(e.to_string()))?;
+        inner
+            .with_truncation(Some(TruncationParams {
+                max_length,
+                strategy: TruncationStrategy::LongestFirst,
+                stride: 0,
+                direction: TruncationDirection::Right,
+            }))
+            .map_err(|e| load_error(e.to_string()))?;
+        inner.with_padding(None);
+        Ok(TextTokenizer { inner, lowercase })
+    }
+
+    /// Tokenises one text; `index` names it in errors.
+    pub(crate) fn encode(&self, text: &str, index: usize) -> Result<Tokens> {
+        let lowered;
+        let text = if self.lowercase {
+            lowered = text.to_lowercase();
+            lowered.as_str()
+        } else {
+            text
+        };
+        let encoding = self.inner.encode(text, true).map_err(|e| Error::Tokenize {
+            index,
+            message: e.to_string(),
+        })?;
+        Ok(Tokens {
+            ids: encoding.get_ids().to_vec(),
+            type_ids: encoding.get_type_ids().to_vec(),
+        })
+    }
+}

@@ -1,0 +1,230 @@
+//! The `minilm` command line: output formats, input formats and error behaviour.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use common::{max_abs_diff, model_dir, TempDir};
+use minilm::{Embedder, Options};
+
+fn minilm(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_minilm"))
+        .args(args)
+        .env("MINILM_MODEL_DIR", model_dir())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run minilm");
+    let mut pipe = child.stdin.take().unwrap();
+    if let Some(bytes) = stdin {
+        pipe.write_all(bytes).unwrap();
+    }
+    drop(pipe);
+    child.wait_with_output().unwrap()
+}
+
+fn success(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "minilm failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+fn failure(output: &Output) -> String {
+    assert!(!output.status.success(), "minilm should have failed");
+    assert!(
+        output.stdout.is_empty(),
+        "nothing on stdout after an error before output"
+    );
+    let stderr = String::from_utf8(output.stderr.clone()).unwrap();
+    assert_eq!(
+        stderr.trim_end().lines().count(),
+        1,
+        "one line on stderr: {stderr}"
+    );
+    stderr
+}
+
+fn library_vectors(texts: &[&str]) -> Vec<Vec<f32>> {
+    Embedder::from_dir(model_dir(), &Options::default())
+        .unwrap()
+        .embed_batch(texts)
+        .unwrap()
+}
+
+const TEXTS: [&str; 3] = [
+    "A man is playing a guitar.",
+    "",
+    "Ünïcödé, 東京 and emoji 🎸",
+];
+
+#[test]
+fn jsonl_output_round_trips_every_float() {
+    let out = success(&minilm(&["embed", TEXTS[0], TEXTS[1], TEXTS[2]], None));
+    let vectors: Vec<Vec<f32>> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // Shortest round-trip printing: parsed back, the floats are bit-identical.
+    assert_eq!(vectors, library_vectors(&TEXTS));
+}
+
+#[test]
+fn json_and_npy_outputs_hold_the_same_vectors() {
+    let expected = library_vectors(&TEXTS);
+    let json = success(&minilm(
+        &["embed", "--format", "json", TEXTS[0], TEXTS[1], TEXTS[2]],
+        None,
+    ));
+    let parsed: Vec<Vec<f32>> = serde_json::from_str(&json).unwrap();
+    assert_eq!(parsed, expected);
+
+    let dir = TempDir::new("npy");
+    let path = dir.path().join("v.npy");
+    success(&minilm(
+        &[
+            "embed",
+            "-f",
+            "npy",
+            "-o",
+            path.to_str().unwrap(),
+            TEXTS[0],
+            TEXTS[1],
+            TEXTS[2],
+        ],
+        None,
+    ));
+    let bytes = std::fs::read(&path).unwrap();
+    assert_eq!(&bytes[..8], b"\x93NUMPY\x01\x00");
+    let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+    let header = std::str::from_utf8(&bytes[10..10 + header_len]).unwrap();
+    assert!(
+        header.contains("'descr': '<f4'") && header.contains("'shape': (3, 384)"),
+        "{header}"
+    );
+    assert_eq!((10 + header_len) % 64, 0, "data aligned to 64 bytes");
+    let floats: Vec<f32> = bytes[10 + header_len..]
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    assert_eq!(floats, expected.concat());
+}
+
+#[test]
+fn text_input_is_one_text_per_line_in_order() {
+    let dir = TempDir::new("lines");
+    let path = dir.path().join("in.txt");
+    std::fs::write(&path, "first line\r\n\nthird line\n").unwrap();
+    let out = success(&minilm(&["embed", "--input", path.to_str().unwrap()], None));
+    let vectors: Vec<Vec<f32>> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(vectors, library_vectors(&["first line", "", "third line"]));
+}
+
+#[test]
+fn jsonl_input_from_stdin_keeps_newlines_inside_texts() {
+    let texts = ["two\nlines", "tab\tand \"quotes\"", "nul\u{0}byte"];
+    let stdin: String = texts
+        .iter()
+        .map(|t| serde_json::to_string(t).unwrap() + "\n")
+        .collect::<String>()
+        + "\n";
+    let out = success(&minilm(
+        &[
+            "embed",
+            "--input",
+            "-",
+            "--input-format",
+            "jsonl",
+            "--batch-size",
+            "2",
+            "--threads",
+            "1",
+        ],
+        Some(stdin.as_bytes()),
+    ));
+    let vectors: Vec<Vec<f32>> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let expected = library_vectors(&texts);
+    assert_eq!(vectors.len(), 3);
+    for (got, want) in vectors.iter().zip(&expected) {
+        assert!(max_abs_diff(got, want) <= 1e-6);
+    }
+}
+
+#[test]
+fn errors_are_one_line_and_a_failure_exit() {
+    let err = failure(&minilm(&["embed", "--model", "/no/such/model", "x"], None));
+    assert!(
+        err.starts_with("minilm: ") && err.contains("/no/such/model"),
+        "{err}"
+    );
+
+    let err = failure(&minilm(&["embed", "--input", "/no/such/input.txt"], None));
+    assert!(err.contains("/no/such/input.txt"), "{err}");
+
+    let err = failure(&minilm(
+        &["embed", "--input", "-", "--input-format", "jsonl"],
+        Some(b"\"ok\"\nnot json\n"),
+    ));
+    assert!(err.contains("line 2"), "{err}");
+
+    let err = failure(&minilm(
+        &["embed", "--input", "-"],
+        Some(b"valid\n\xff\xfe\n"),
+    ));
+    assert!(err.contains("line 2") && err.contains("UTF-8"), "{err}");
+
+    let err = failure(&minilm(&["embed"], None));
+    assert!(err.contains("nothing to embed"), "{err}");
+
+    let err = failure(&minilm(&["embed", "--threads", "0", "x"], None));
+    assert!(err.contains("thread"), "{err}");
+
+    let err = failure(&minilm(&["embed", "--max-length", "100000", "x"], None));
+    assert!(err.contains("max length"), "{err}");
+
+    let output = minilm(&["embed", "--format", "yaml", "x"], None);
+    assert!(!output.status.success());
+}
+
+#[test]
+fn missing_default_model_says_how_to_get_one() {
+    let home = TempDir::new("empty-home");
+    let output = Command::new(env!("CARGO_BIN_EXE_minilm"))
+        .args(["embed", "hello"])
+        .env_remove("MINILM_MODEL_DIR")
+        .env("MINILM_HOME", home.path())
+        .env("HF_HUB_OFFLINE", "1")
+        .env("HF_HOME", home.path())
+        .output()
+        .unwrap();
+    let err = failure(&output);
+    assert!(err.contains("tools/fetch-model.sh"), "{err}");
+}
+
+#[test]
+fn help_documents_the_embed_contract() {
+    let help = success(&minilm(&["embed", "--help"], None));
+    for flag in [
+        "--model",
+        "--input",
+        "--input-format",
+        "--format",
+        "jsonl",
+        "npy",
+        "--threads",
+        "--batch-size",
+        "--max-length",
+    ] {
+        assert!(help.contains(flag), "--help does not mention {flag}");
+    }
+}

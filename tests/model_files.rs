@@ -1,0 +1,440 @@
+//! Loading model directories: every way a directory can be broken gives an error that names the
+//! file or tensor at fault (never a panic), and every supported variant (F16/BF16 weights, the
+//! `bert.` prefix, old LayerNorm names, each pooling mode) loads and computes the right thing.
+//!
+//! Most cases use a small random BERT written here, with the real all-MiniLM-L6-v2 tokenizer.
+
+mod common;
+
+use common::*;
+use minilm::{Embedder, Error, Options};
+
+const TEXT: &str = "A small model is enough to test the loader.";
+
+fn load(dir: &std::path::Path) -> Result<Embedder, Error> {
+    Embedder::from_dir(dir, &Options::default().threads(1))
+}
+
+fn tiny_dir(label: &str) -> TempDir {
+    let dir = TempDir::new(label);
+    write_tiny_model(dir.path(), &tiny_tensors(7), mean_pooling(), true);
+    dir
+}
+
+fn expect_err(dir: &std::path::Path) -> String {
+    match load(dir) {
+        Ok(_) => panic!("{} loaded, but it is broken", dir.display()),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn tiny_model_loads_and_embeds() {
+    let dir = tiny_dir("ok");
+    let embedder = load(dir.path()).expect("load");
+    let v = embedder.embed(TEXT).expect("embed");
+    assert_eq!(v.len(), TINY_HIDDEN);
+    let norm: f32 = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    assert!((norm - 1.0).abs() < 1e-5, "norm {norm}");
+    assert_eq!(
+        embedder.max_length(),
+        48,
+        "max_seq_length from sentence_bert_config.json"
+    );
+}
+
+#[test]
+fn missing_files_are_named() {
+    for file in [
+        "config.json",
+        "tokenizer.json",
+        "model.safetensors",
+        "1_Pooling/config.json",
+    ] {
+        let dir = tiny_dir("missing");
+        std::fs::remove_file(dir.path().join(file)).unwrap();
+        let message = expect_err(dir.path());
+        assert!(
+            message.contains("missing model file") && message.contains(file),
+            "{file}: {message}"
+        );
+    }
+    let message = expect_err(std::path::Path::new("/definitely/not/a/model"));
+    assert!(message.contains("/definitely/not/a/model"), "{message}");
+}
+
+#[test]
+fn truncated_or_corrupt_safetensors_is_reported() {
+    let full = safetensors_bytes(&tiny_tensors(7));
+    let header_len = u64::from_le_bytes(full[..8].try_into().unwrap()) as usize;
+    let mut lying_header = full.clone();
+    lying_header[..8].copy_from_slice(&(u64::MAX / 2).to_le_bytes());
+    let mut garbage_header = full.clone();
+    garbage_header[8..8 + header_len].fill(b'#');
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("empty file", Vec::new()),
+        ("four bytes", full[..4].to_vec()),
+        ("header cut", full[..8 + header_len / 2].to_vec()),
+        ("data cut", full[..full.len() - 100].to_vec()),
+        ("header length beyond the file", lying_header),
+        ("header not JSON", garbage_header),
+    ];
+    for (case, bytes) in cases {
+        let dir = tiny_dir("corrupt");
+        std::fs::write(dir.path().join("model.safetensors"), bytes).unwrap();
+        let message = expect_err(dir.path());
+        assert!(
+            message.contains("model.safetensors")
+                && message.contains("not a valid safetensors file"),
+            "{case}: {message}"
+        );
+    }
+}
+
+#[test]
+fn missing_tensor_is_named() {
+    let dir = tiny_dir("no-tensor");
+    let tensors: Vec<Tensor> = tiny_tensors(7)
+        .into_iter()
+        .filter(|t| t.name != "encoder.layer.1.intermediate.dense.bias")
+        .collect();
+    std::fs::write(
+        dir.path().join("model.safetensors"),
+        safetensors_bytes(&tensors),
+    )
+    .unwrap();
+    let message = expect_err(dir.path());
+    assert!(
+        message.contains("missing tensor encoder.layer.1.intermediate.dense.bias"),
+        "{message}"
+    );
+}
+
+#[test]
+fn wrong_tensor_shape_is_named() {
+    let dir = tiny_dir("shape");
+    let mut tensors = tiny_tensors(7);
+    let target = tensors
+        .iter_mut()
+        .find(|t| t.name == "encoder.layer.0.attention.self.key.weight")
+        .unwrap();
+    target.shape = vec![TINY_HIDDEN / 2, TINY_HIDDEN * 2];
+    std::fs::write(
+        dir.path().join("model.safetensors"),
+        safetensors_bytes(&tensors),
+    )
+    .unwrap();
+    let message = expect_err(dir.path());
+    assert!(
+        message.contains("encoder.layer.0.attention.self.key.weight") && message.contains("shape"),
+        "{message}"
+    );
+}
+
+#[test]
+fn unsupported_dtype_is_named() {
+    let dir = tiny_dir("dtype");
+    let mut tensors = tiny_tensors(7);
+    let target = tensors
+        .iter_mut()
+        .find(|t| t.name == "encoder.layer.0.output.dense.bias")
+        .unwrap();
+    // Same byte length as the F32 data, so only the dtype is wrong.
+    target.dtype = "I32";
+    std::fs::write(
+        dir.path().join("model.safetensors"),
+        safetensors_bytes(&tensors),
+    )
+    .unwrap();
+    let message = expect_err(dir.path());
+    assert!(
+        message.contains("encoder.layer.0.output.dense.bias") && message.contains("I32"),
+        "{message}"
+    );
+}
+
+#[test]
+fn non_bert_and_malformed_configs_are_rejected() {
+    let cases = [
+        (
+            serde_json::json!({"model_type": "gpt2", "architectures": ["GPT2Model"]}),
+            "gpt2",
+        ),
+        (serde_json::json!({"hidden_act": "relu"}), "relu"),
+        (serde_json::json!({"num_attention_heads": 5}), "multiple"),
+        (
+            serde_json::json!({"hidden_size": 1u64 << 40}),
+            "hidden_size",
+        ),
+        (
+            serde_json::json!({"position_embedding_type": "relative_key"}),
+            "relative_key",
+        ),
+    ];
+    for (patch, needle) in cases {
+        let dir = tiny_dir("config");
+        let mut config = tiny_config();
+        config
+            .as_object_mut()
+            .unwrap()
+            .extend(patch.as_object().unwrap().clone());
+        std::fs::write(
+            dir.path().join("config.json"),
+            serde_json::to_vec(&config).unwrap(),
+        )
+        .unwrap();
+        let message = expect_err(dir.path());
+        assert!(
+            message.contains("config.json") && message.contains(needle),
+            "{needle}: {message}"
+        );
+    }
+    let dir = tiny_dir("config-json");
+    std::fs::write(dir.path().join("config.json"), b"{\"hidden_size\": 16,").unwrap();
+    let message = expect_err(dir.path());
+    assert!(message.contains("config.json"), "{message}");
+    let dir = tiny_dir("config-field");
+    let mut config = tiny_config();
+    config.as_object_mut().unwrap().remove("num_hidden_layers");
+    std::fs::write(
+        dir.path().join("config.json"),
+        serde_json::to_vec(&config).unwrap(),
+    )
+    .unwrap();
+    let message = expect_err(dir.path());
+    assert!(
+        message.contains("config.json") && message.contains("num_hidden_layers"),
+        "{message}"
+    );
+}
+
+#[test]
+fn broken_tokenizer_and_modules_are_named() {
+    let dir = tiny_dir("tokenizer");
+    std::fs::write(
+        dir.path().join("tokenizer.json"),
+        b"{\"not\": \"a tokenizer\"}",
+    )
+    .unwrap();
+    let message = expect_err(dir.path());
+    assert!(message.contains("tokenizer.json"), "{message}");
+
+    let dir = tiny_dir("modules");
+    let modules = serde_json::json!([
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+        {"idx": 2, "name": "2", "path": "2_Dense", "type": "sentence_transformers.models.Dense"}
+    ]);
+    std::fs::write(
+        dir.path().join("modules.json"),
+        serde_json::to_vec(&modules).unwrap(),
+    )
+    .unwrap();
+    let message = expect_err(dir.path());
+    assert!(
+        message.contains("modules.json") && message.contains("Dense"),
+        "{message}"
+    );
+
+    let dir = tiny_dir("modules-escape");
+    let modules = serde_json::json!([
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "../../etc", "type": "sentence_transformers.models.Pooling"}
+    ]);
+    std::fs::write(
+        dir.path().join("modules.json"),
+        serde_json::to_vec(&modules).unwrap(),
+    )
+    .unwrap();
+    let message = expect_err(dir.path());
+    assert!(message.contains("leaves the model directory"), "{message}");
+}
+
+/// Rounds every F32 tensor through `round` and stores it as `dtype` with `encode`.
+fn convert(tensors: &[Tensor], dtype: &'static str, encode: fn(f32) -> [u8; 2]) -> Vec<Tensor> {
+    tensors
+        .iter()
+        .map(|t| {
+            let values = t
+                .bytes
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes(b.try_into().unwrap()));
+            Tensor {
+                name: t.name.clone(),
+                dtype,
+                shape: t.shape.clone(),
+                bytes: values.flat_map(encode).collect(),
+            }
+        })
+        .collect()
+}
+
+fn round_all(tensors: &[Tensor], round: fn(f32) -> f32) -> Vec<Tensor> {
+    tensors
+        .iter()
+        .map(|t| {
+            let values: Vec<f32> = t
+                .bytes
+                .chunks_exact(4)
+                .map(|b| round(f32::from_le_bytes(b.try_into().unwrap())))
+                .collect();
+            Tensor::f32(&t.name, &t.shape, &values)
+        })
+        .collect()
+}
+
+#[test]
+fn f16_and_bf16_weights_load_as_their_f32_values() {
+    type Codec = (&'static str, fn(f32) -> [u8; 2], fn(f32) -> f32);
+    let codecs: [Codec; 2] = [
+        (
+            "F16",
+            |v| half::f16::from_f32(v).to_le_bytes(),
+            |v| half::f16::from_f32(v).to_f32(),
+        ),
+        (
+            "BF16",
+            |v| half::bf16::from_f32(v).to_le_bytes(),
+            |v| half::bf16::from_f32(v).to_f32(),
+        ),
+    ];
+    for (dtype, encode, round) in codecs {
+        let base = tiny_tensors(11);
+        let half_dir = TempDir::new("half");
+        write_tiny_model(
+            half_dir.path(),
+            &convert(&base, dtype, encode),
+            mean_pooling(),
+            true,
+        );
+        let f32_dir = TempDir::new("rounded");
+        write_tiny_model(
+            f32_dir.path(),
+            &round_all(&base, round),
+            mean_pooling(),
+            true,
+        );
+        let from_half = load(half_dir.path())
+            .expect("load half")
+            .embed(TEXT)
+            .unwrap();
+        let from_f32 = load(f32_dir.path()).expect("load f32").embed(TEXT).unwrap();
+        assert_eq!(
+            from_half, from_f32,
+            "{dtype} weights differ from their f32 values"
+        );
+    }
+}
+
+#[test]
+fn bert_prefix_and_old_layernorm_names_are_accepted() {
+    let base_dir = tiny_dir("plain");
+    let expected = load(base_dir.path()).unwrap().embed(TEXT).unwrap();
+    let renamed: Vec<Tensor> = tiny_tensors(7)
+        .into_iter()
+        .map(|mut t| {
+            t.name = format!(
+                "bert.{}",
+                t.name
+                    .replace("LayerNorm.weight", "LayerNorm.gamma")
+                    .replace("LayerNorm.bias", "LayerNorm.beta")
+            );
+            t
+        })
+        .collect();
+    let dir = TempDir::new("prefixed");
+    write_tiny_model(dir.path(), &renamed, mean_pooling(), true);
+    assert_eq!(
+        load(dir.path())
+            .expect("load prefixed")
+            .embed(TEXT)
+            .unwrap(),
+        expected
+    );
+}
+
+#[test]
+fn pooling_modes_follow_the_pooling_config() {
+    let dir = TempDir::new("pool-raw");
+    write_tiny_model(dir.path(), &tiny_tensors(3), mean_pooling(), false);
+    let states = load(dir.path()).unwrap().hidden_states(TEXT).unwrap();
+    let last = states.last().unwrap();
+    let rows: Vec<&[f32]> = last.chunks_exact(TINY_HIDDEN).collect();
+    let n = rows.len() as f32;
+    let cls = rows[0].to_vec();
+    let max: Vec<f32> = (0..TINY_HIDDEN)
+        .map(|j| rows.iter().map(|r| r[j]).fold(f32::MIN, f32::max))
+        .collect();
+    let mean: Vec<f32> = (0..TINY_HIDDEN)
+        .map(|j| rows.iter().map(|r| r[j]).sum::<f32>() / n)
+        .collect();
+    let sqrt_len: Vec<f32> = mean.iter().map(|m| m * n.sqrt()).collect();
+
+    let cases = [
+        (
+            serde_json::json!({"pooling_mode_mean_tokens": true}),
+            vec![&mean],
+        ),
+        (
+            serde_json::json!({"pooling_mode_cls_token": true}),
+            vec![&cls],
+        ),
+        (
+            serde_json::json!({"pooling_mode_max_tokens": true}),
+            vec![&max],
+        ),
+        (
+            serde_json::json!({"pooling_mode_mean_sqrt_len_tokens": true}),
+            vec![&sqrt_len],
+        ),
+        (
+            serde_json::json!({"pooling_mode_mean_tokens": true, "pooling_mode_cls_token": true, "pooling_mode_max_tokens": true}),
+            vec![&cls, &max, &mean],
+        ),
+    ];
+    for (pooling, parts) in cases {
+        let expected: Vec<f32> = parts.into_iter().flatten().copied().collect();
+        let dir = TempDir::new("pool");
+        write_tiny_model(dir.path(), &tiny_tensors(3), pooling.clone(), false);
+        let got = load(dir.path()).unwrap().embed(TEXT).unwrap();
+        assert!(
+            max_abs_diff(&got, &expected) < 1e-5,
+            "{pooling}: {got:?} vs {expected:?}"
+        );
+
+        let dir = TempDir::new("pool-norm");
+        write_tiny_model(dir.path(), &tiny_tensors(3), pooling.clone(), true);
+        let normalized = load(dir.path()).unwrap().embed(TEXT).unwrap();
+        let norm = expected.iter().map(|x| x * x).sum::<f32>().sqrt();
+        let expected: Vec<f32> = expected.iter().map(|x| x / norm).collect();
+        assert!(
+            max_abs_diff(&normalized, &expected) < 1e-5,
+            "{pooling} normalised"
+        );
+    }
+
+    let dir = TempDir::new("pool-none");
+    write_tiny_model(
+        dir.path(),
+        &tiny_tensors(3),
+        serde_json::json!({"pooling_mode_mean_tokens": false}),
+        true,
+    );
+    assert!(expect_err(dir.path()).contains("1_Pooling"));
+}
+
+#[test]
+fn directory_without_modules_json_is_a_mean_pooled_transformer() {
+    let dir = TempDir::new("bare");
+    write_tiny_model(dir.path(), &tiny_tensors(5), mean_pooling(), true);
+    std::fs::remove_file(dir.path().join("modules.json")).unwrap();
+    let embedder = load(dir.path()).unwrap();
+    assert!(!embedder.normalizes());
+    let v = embedder.embed(TEXT).unwrap();
+    let states = embedder.hidden_states(TEXT).unwrap();
+    let rows: Vec<&[f32]> = states.last().unwrap().chunks_exact(TINY_HIDDEN).collect();
+    let mean: Vec<f32> = (0..TINY_HIDDEN)
+        .map(|j| rows.iter().map(|r| r[j]).sum::<f32>() / rows.len() as f32)
+        .collect();
+    assert!(max_abs_diff(&v, &mean) < 1e-6);
+}
