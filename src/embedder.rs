@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use minilm_kernels::{Isa, Kernels};
 use rayon::prelude::*;
 
-use crate::config::{io_error, BertConfig, Pooling, SentenceConfig};
+use crate::config::{BertConfig, Pooling, SentenceConfig};
 use crate::error::{Error, Result};
 use crate::model::bert::{Bert, TokenBatch};
 use crate::pool::pool_sequence;
@@ -110,10 +110,9 @@ impl Embedder {
     pub fn from_dir(dir: impl AsRef<Path>, options: &Options) -> Result<Embedder> {
         let dir = dir.as_ref();
         if !dir.is_dir() {
-            return Err(io_error(
-                dir,
-                std::io::Error::from(std::io::ErrorKind::NotFound),
-            ));
+            return Err(Error::ModelNotFound {
+                tried: vec![format!("directory {} (does not exist)", dir.display())],
+            });
         }
         if options.batch_size == 0 {
             return Err(Error::InvalidOption("batch size must be at least 1".into()));

@@ -91,64 +91,52 @@ fn truncated_or_corrupt_safetensors_is_reported() {
     }
 }
 
-#[test]
-fn missing_tensor_is_named() {
-    let dir = tiny_dir("no-tensor");
-    let tensors: Vec<Tensor> = tiny_tensors(7)
-        .into_iter()
-        .filter(|t| t.name != "encoder.layer.1.intermediate.dense.bias")
-        .collect();
+/// The load error of the small model after `edit` changes its tensors.
+fn error_after_editing_tensors(edit: impl FnOnce(&mut Vec<Tensor>)) -> String {
+    let dir = tiny_dir("tensors");
+    let mut tensors = tiny_tensors(7);
+    edit(&mut tensors);
     std::fs::write(
         dir.path().join("model.safetensors"),
         safetensors_bytes(&tensors),
     )
     .unwrap();
-    let message = expect_err(dir.path());
+    expect_err(dir.path())
+}
+
+fn tensor<'a>(tensors: &'a mut [Tensor], name: &str) -> &'a mut Tensor {
+    tensors.iter_mut().find(|t| t.name == name).unwrap()
+}
+
+#[test]
+fn missing_tensor_is_named() {
+    let name = "encoder.layer.1.intermediate.dense.bias";
+    let message = error_after_editing_tensors(|tensors| tensors.retain(|t| t.name != name));
     assert!(
-        message.contains("missing tensor encoder.layer.1.intermediate.dense.bias"),
+        message.contains(&format!("missing tensor {name}")),
         "{message}"
     );
 }
 
 #[test]
 fn wrong_tensor_shape_is_named() {
-    let dir = tiny_dir("shape");
-    let mut tensors = tiny_tensors(7);
-    let target = tensors
-        .iter_mut()
-        .find(|t| t.name == "encoder.layer.0.attention.self.key.weight")
-        .unwrap();
-    target.shape = vec![TINY_HIDDEN / 2, TINY_HIDDEN * 2];
-    std::fs::write(
-        dir.path().join("model.safetensors"),
-        safetensors_bytes(&tensors),
-    )
-    .unwrap();
-    let message = expect_err(dir.path());
+    let name = "encoder.layer.0.attention.self.key.weight";
+    let message = error_after_editing_tensors(|tensors| {
+        tensor(tensors, name).shape = vec![TINY_HIDDEN / 2, TINY_HIDDEN * 2];
+    });
     assert!(
-        message.contains("encoder.layer.0.attention.self.key.weight") && message.contains("shape"),
+        message.contains(name) && message.contains("shape"),
         "{message}"
     );
 }
 
 #[test]
 fn unsupported_dtype_is_named() {
-    let dir = tiny_dir("dtype");
-    let mut tensors = tiny_tensors(7);
-    let target = tensors
-        .iter_mut()
-        .find(|t| t.name == "encoder.layer.0.output.dense.bias")
-        .unwrap();
+    let name = "encoder.layer.0.output.dense.bias";
     // Same byte length as the F32 data, so only the dtype is wrong.
-    target.dtype = "I32";
-    std::fs::write(
-        dir.path().join("model.safetensors"),
-        safetensors_bytes(&tensors),
-    )
-    .unwrap();
-    let message = expect_err(dir.path());
+    let message = error_after_editing_tensors(|tensors| tensor(tensors, name).dtype = "I32");
     assert!(
-        message.contains("encoder.layer.0.output.dense.bias") && message.contains("I32"),
+        message.contains(name) && message.contains("I32"),
         "{message}"
     );
 }

@@ -110,7 +110,7 @@ fn gemm_with_no_rows_writes_nothing() {
 
 #[test]
 fn erf_reference_matches_known_values() {
-    // Values from the closed form / high-precision tables.
+    // Values from CPython's math.erf / math.erfc (correctly rounded or within an ulp).
     let known = [
         (0.0, 0.0),
         (0.1, 0.112_462_916_018_284_9),
@@ -133,6 +133,7 @@ fn erf_reference_matches_known_values() {
     let tail = [
         (0.5, 0.479_500_122_186_953_5),
         (2.0, 4.677_734_981_047_266e-3),
+        (2.9, 4.109_787_809_945_886e-5),
         (3.0, 2.209_049_699_858_544e-5),
         (5.0, 1.537_459_794_428_035e-12),
         (10.0, 2.088_487_583_762_545e-45),
@@ -140,8 +141,10 @@ fn erf_reference_matches_known_values() {
     ];
     for (x, want) in tail {
         let got = erfc_reference(x);
+        // 1 - erf below x = 3 gives up some relative precision; the continued fraction beyond.
+        let tolerance = if x < 3.0 { 1e-10 } else { 1e-13 };
         assert!(
-            ((got - want) / want).abs() <= 1e-13,
+            ((got - want) / want).abs() <= tolerance,
             "erfc({x}) = {got:e}, want {want:e}"
         );
     }
