@@ -131,9 +131,10 @@ impl BertConfig {
                 config.hidden_size, config.num_heads
             )));
         }
-        if !(config.layer_norm_eps.is_finite() && config.layer_norm_eps >= 0.0) {
+        // Zero would turn a constant row into 0/0.
+        if !(config.layer_norm_eps.is_finite() && config.layer_norm_eps > 0.0) {
             return Err(unsupported(format!(
-                "layer_norm_eps {} is not a finite non-negative number",
+                "layer_norm_eps {} is not a finite positive number",
                 raw.layer_norm_eps
             )));
         }
@@ -261,34 +262,58 @@ impl SentenceConfig {
             config.max_seq_length = raw.max_seq_length;
             config.lowercase = raw.do_lower_case;
         }
+        if config.max_seq_length.is_none() {
+            config.max_seq_length = tokenizer_max_length(&dir.join("tokenizer_config.json"))?;
+        }
         let modules_path = dir.join("modules.json");
         if !modules_path.is_file() {
             return Ok(config);
         }
         let modules: Vec<ModuleEntry> = read_json(&modules_path)?;
-        let mut saw_pooling = false;
-        for (position, module) in modules.iter().enumerate() {
-            let kind = module.kind.rsplit('.').next().unwrap_or_default();
-            match (position, kind) {
-                (0, "Transformer") => {}
-                (_, "Pooling") if !saw_pooling => {
-                    config.pooling = Pooling::from_file(&module_file(dir, &module.path, "config.json")?)?;
-                    saw_pooling = true;
-                }
-                (_, "Normalize") => config.normalize = true,
-                _ => {
-                    return Err(Error::Unsupported {
-                        path: modules_path,
-                        message: format!(
-                            "module {} of type {:?} is not supported here (supported: Transformer first, then Pooling and Normalize)",
-                            position, module.kind
-                        ),
-                    })
-                }
+        let kinds: Vec<&str> = modules
+            .iter()
+            .map(|m| m.kind.rsplit('.').next().unwrap_or_default())
+            .collect();
+        let unsupported = |message: String| Error::Unsupported {
+            path: modules_path.clone(),
+            message,
+        };
+        match kinds.as_slice() {
+            ["Transformer", "Pooling"] | ["Transformer", "Pooling", "Normalize"] => {}
+            _ => {
+                return Err(unsupported(format!(
+                    "module types {kinds:?} are not supported; expected Transformer, Pooling and optionally Normalize, in that order"
+                )))
             }
         }
+        if !modules[0].path.is_empty() {
+            return Err(unsupported(format!(
+                "the Transformer module lives in {:?}; only a Transformer at the model root is supported",
+                modules[0].path
+            )));
+        }
+        config.pooling = Pooling::from_file(&module_file(dir, &modules[1].path, "config.json")?)?;
+        config.normalize = kinds.len() == 3;
         Ok(config)
     }
+}
+
+/// `model_max_length` from `tokenizer_config.json`, which sentence-transformers falls back to
+/// (capped by the position embeddings) when `sentence_bert_config.json` gives no length.
+/// Transformers writes a huge sentinel (about 1e30) for "no limit"; that counts as none.
+fn tokenizer_max_length(path: &Path) -> Result<Option<usize>> {
+    if !path.is_file() {
+        return Ok(None);
+    }
+    #[derive(Deserialize)]
+    struct Raw {
+        model_max_length: Option<f64>,
+    }
+    let raw: Raw = read_json(path)?;
+    Ok(raw
+        .model_max_length
+        .filter(|&n| n >= 1.0 && n <= MAX_POSITIONS as f64)
+        .map(|n| n as usize))
 }
 
 /// `dir/module_path/file`, refusing module paths that leave the model directory.

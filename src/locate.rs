@@ -37,7 +37,7 @@ pub fn resolve_model(spec: Option<&str>) -> Result<PathBuf> {
             if path.is_dir() {
                 return Ok(path);
             }
-            if !looks_like_model_id(spec) {
+            if split_revision(spec).is_err() {
                 return Err(Error::ModelNotFound {
                     tried: vec![format!("directory {spec} (does not exist)")],
                 });
@@ -56,8 +56,10 @@ pub fn resolve_model(spec: Option<&str>) -> Result<PathBuf> {
             DEFAULT_MODEL_ID
         }
     };
-    let id = spec.split('@').next().unwrap_or(spec);
-    if let Some(local) = models_home().map(|home| home.join(id)) {
+    let (id, revision) = split_revision(spec)?;
+    // The local models directory holds one unversioned copy: only for requests without a revision.
+    if let (Some(home), None) = (models_home(), revision) {
+        let local = home.join(id);
         if local.join("config.json").is_file() {
             return Ok(local);
         }
@@ -71,34 +73,56 @@ pub fn resolve_model(spec: Option<&str>) -> Result<PathBuf> {
     Err(Error::ModelNotFound { tried })
 }
 
-/// `owner/name` or `owner/name@revision`: one slash, no leading dot or slash.
-fn looks_like_model_id(spec: &str) -> bool {
-    let id = spec.split('@').next().unwrap_or(spec);
-    let mut parts = id.split('/');
-    let (Some(owner), Some(name), None) = (parts.next(), parts.next(), parts.next()) else {
-        return false;
+/// Splits `owner/name[@revision]`, checking both parts: the id is exactly two path-safe
+/// components; the revision (a branch, tag or commit, possibly `refs/pr/1`) has no `..`, no
+/// leading `/` and only path-safe characters, since it becomes part of a cache path.
+pub(crate) fn split_revision(spec: &str) -> Result<(&str, Option<&str>)> {
+    let invalid = || {
+        Error::InvalidOption(format!(
+            "{spec:?} is not a model id (owner/name[@revision])"
+        ))
     };
-    let valid = |part: &str| {
+    let (id, revision) = match spec.split_once('@') {
+        Some((id, revision)) => (id, Some(revision)),
+        None => (spec, None),
+    };
+    let safe = |part: &str| {
         !part.is_empty()
             && !part.starts_with('.')
             && part
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
     };
-    valid(owner) && valid(name)
+    let mut parts = id.split('/');
+    let (Some(owner), Some(name), None) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(invalid());
+    };
+    if !(safe(owner) && safe(name)) {
+        return Err(invalid());
+    }
+    if let Some(revision) = revision {
+        if !revision.split('/').all(safe) {
+            return Err(invalid());
+        }
+    }
+    Ok((id, revision))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::looks_like_model_id;
+    use super::split_revision;
 
     #[test]
     fn tells_model_ids_from_paths() {
-        assert!(looks_like_model_id(
-            "sentence-transformers/all-MiniLM-L6-v2"
-        ));
-        assert!(looks_like_model_id("BAAI/bge-small-en-v1.5@main"));
-        for path in [
+        assert_eq!(
+            split_revision("sentence-transformers/all-MiniLM-L6-v2").unwrap(),
+            ("sentence-transformers/all-MiniLM-L6-v2", None)
+        );
+        assert_eq!(
+            split_revision("BAAI/bge-small-en-v1.5@refs/pr/1").unwrap(),
+            ("BAAI/bge-small-en-v1.5", Some("refs/pr/1"))
+        );
+        for bad in [
             "/abs/dir",
             "./rel",
             "../up/dir",
@@ -106,8 +130,12 @@ mod tests {
             "plain",
             "models/",
             "~/x/y",
+            "a/b@../../x",
+            "a/b@/etc",
+            "a/b@",
+            "a/b@main/../..",
         ] {
-            assert!(!looks_like_model_id(path), "{path}");
+            assert!(split_revision(bad).is_err(), "{bad}");
         }
     }
 }

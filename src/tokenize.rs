@@ -1,8 +1,11 @@
 //! Text to token ids with the model's own `tokenizer.json`, under sentence-transformers' rules.
 
+use std::panic::AssertUnwindSafe;
 use std::path::Path;
 
-use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
+use tokenizers::{
+    PostProcessor, Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy,
+};
 
 use crate::error::{Error, Result};
 
@@ -33,6 +36,16 @@ impl TextTokenizer {
             message,
         };
         let mut inner = Tokenizer::from_file(path).map_err(|e| load_error(e.to_string()))?;
+        // The tokenizers crate subtracts the special-token count from the limit unchecked.
+        let special = inner
+            .get_post_processor()
+            .map_or(0, |p| p.added_tokens(false));
+        if max_length < special {
+            return Err(Error::InvalidOption(format!(
+                "max length {max_length} is shorter than the {special} special tokens {} adds",
+                path.display()
+            )));
+        }
         inner
             .with_truncation(Some(TruncationParams {
                 max_length,
@@ -54,10 +67,24 @@ impl TextTokenizer {
         } else {
             text
         };
-        let encoding = self.inner.encode(text, true).map_err(|e| Error::Tokenize {
-            index,
-            message: e.to_string(),
-        })?;
+        // A backstop: the tokenizer is third-party code driven by an arbitrary tokenizer.json,
+        // and a panic inside it must not take the caller's process down.
+        let encoded = std::panic::catch_unwind(AssertUnwindSafe(|| self.inner.encode(text, true)));
+        let encoding = match encoded {
+            Ok(Ok(encoding)) => encoding,
+            Ok(Err(e)) => {
+                return Err(Error::Tokenize {
+                    index,
+                    message: e.to_string(),
+                })
+            }
+            Err(_) => {
+                return Err(Error::Tokenize {
+                    index,
+                    message: "the tokenizer failed (panicked) on this text".into(),
+                })
+            }
+        };
         Ok(Tokens {
             ids: encoding.get_ids().to_vec(),
             type_ids: encoding.get_type_ids().to_vec(),

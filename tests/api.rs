@@ -26,6 +26,8 @@ fn invalid_options_are_errors() {
         Options::default().threads(0),
         Options::default().batch_size(0),
         Options::default().max_length(0),
+        // Shorter than the [CLS] + [SEP] the tokenizer adds.
+        Options::default().max_length(1),
         Options::default().max_length(513),
     ];
     for options in cases {
@@ -107,4 +109,11 @@ fn concurrent_callers_get_the_serial_results() {
             });
         }
     });
+}
+
+#[test]
+fn shortest_max_length_keeps_only_the_special_tokens() {
+    let embedder = Embedder::from_dir(model_dir(), &Options::default().max_length(2)).unwrap();
+    assert_eq!(embedder.token_ids("hello world").unwrap(), vec![101, 102]);
+    assert_eq!(embedder.embed("hello world").unwrap().len(), 384);
 }

@@ -99,6 +99,8 @@ fn json_and_npy_outputs_hold_the_same_vectors() {
         None,
     ));
     let bytes = std::fs::read(&path).unwrap();
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(leftovers.len(), 1, "only the finished file remains");
     assert_eq!(&bytes[..8], b"\x93NUMPY\x01\x00");
     let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
     let header = std::str::from_utf8(&bytes[10..10 + header_len]).unwrap();
@@ -192,8 +194,17 @@ fn errors_are_one_line_and_a_failure_exit() {
     let err = failure(&minilm(&["embed", "--max-length", "100000", "x"], None));
     assert!(err.contains("max length"), "{err}");
 
-    let output = minilm(&["embed", "--format", "yaml", "x"], None);
-    assert!(!output.status.success());
+    let err = failure(&minilm(&["embed", "--format", "yaml", "x"], None));
+    assert!(err.contains("yaml"), "{err}");
+
+    let err = failure(&minilm(&["embed", "--no-such-flag", "x"], None));
+    assert!(err.contains("--no-such-flag"), "{err}");
+
+    let err = failure(&minilm(&["embed", "--input-format", "jsonl", "x"], None));
+    assert!(err.contains("--input-format"), "{err}");
+
+    let err = failure(&minilm(&["embed", "-o", "/no/such/dir/out.npy", "x"], None));
+    assert!(err.contains("/no/such/dir/out.npy"), "{err}");
 }
 
 #[test]

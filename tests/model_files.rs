@@ -224,6 +224,28 @@ fn broken_tokenizer_and_modules_are_named() {
         "{message}"
     );
 
+    let transformer = serde_json::json!({"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"});
+    let pooling = serde_json::json!({"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"});
+    let normalize = serde_json::json!({"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"});
+    let mut nested = transformer.clone();
+    nested["path"] = "0_Transformer".into();
+    let wrong_orders = [
+        serde_json::json!([transformer, normalize, pooling]),
+        serde_json::json!([pooling, transformer]),
+        serde_json::json!([transformer]),
+        serde_json::json!([nested, pooling]),
+    ];
+    for modules in wrong_orders {
+        let dir = tiny_dir("modules-order");
+        std::fs::write(
+            dir.path().join("modules.json"),
+            serde_json::to_vec(&modules).unwrap(),
+        )
+        .unwrap();
+        let message = expect_err(dir.path());
+        assert!(message.contains("modules.json"), "{modules}: {message}");
+    }
+
     let dir = tiny_dir("modules-escape");
     let modules = serde_json::json!([
         {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
@@ -425,4 +447,23 @@ fn directory_without_modules_json_is_a_mean_pooled_transformer() {
         .map(|j| rows.iter().map(|r| r[j]).sum::<f32>() / rows.len() as f32)
         .collect();
     assert!(max_abs_diff(&v, &mean) < 1e-6);
+}
+
+#[test]
+fn max_length_falls_back_to_tokenizer_config_then_positions() {
+    for (model_max_length, expected) in [
+        (serde_json::json!(40), TINY_POSITIONS.min(40)),
+        (serde_json::json!(1e30), TINY_POSITIONS),
+        (serde_json::json!(100_000), TINY_POSITIONS),
+    ] {
+        let dir = tiny_dir("tokenizer-config");
+        std::fs::remove_file(dir.path().join("sentence_bert_config.json")).unwrap();
+        let config = serde_json::json!({ "model_max_length": model_max_length });
+        std::fs::write(dir.path().join("tokenizer_config.json"), config.to_string()).unwrap();
+        assert_eq!(
+            load(dir.path()).unwrap().max_length(),
+            expected,
+            "{model_max_length}"
+        );
+    }
 }

@@ -79,14 +79,17 @@ impl Bert {
         let mut layers = Vec::with_capacity(config.num_layers);
         for index in 0..config.num_layers {
             let prefix = format!("encoder.layer.{index}");
-            // Q, K and V as one product: their weights stacked into one 3h x h matrix.
-            let mut qkv_weight = Vec::with_capacity(3 * h * h);
-            let mut qkv_bias = Vec::with_capacity(3 * h);
+            // Q, K and V as one product: their weights stacked into one 3h x h matrix. Each
+            // part is read (and shape-checked against the file) before anything is allocated.
+            let mut weights = Vec::with_capacity(3);
+            let mut biases = Vec::with_capacity(3);
             for part in ["query", "key", "value"] {
                 let name = format!("{prefix}.attention.self.{part}");
-                qkv_weight.extend(tensors.get(&format!("{name}.weight"), &[h, h])?);
-                qkv_bias.extend(tensors.get(&format!("{name}.bias"), &[h])?);
+                weights.push(tensors.get(&format!("{name}.weight"), &[h, h])?);
+                biases.push(tensors.get(&format!("{name}.bias"), &[h])?);
             }
+            let qkv_weight = weights.concat();
+            let qkv_bias = biases.concat();
             layers.push(Layer {
                 qkv: Linear {
                     weight: kernels.pack_weights(&qkv_weight, 3 * h, h),

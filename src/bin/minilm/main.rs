@@ -54,10 +54,10 @@ struct EmbedArgs {
     #[arg(long, short = 'i', value_name = "FILE")]
     input: Option<PathBuf>,
 
-    /// How --input holds texts: `text`, one per line; `jsonl`, one JSON string per line (so a
-    /// text may hold newlines and any Unicode; blank lines are skipped).
-    #[arg(long, value_enum, default_value_t = InputFormat::Text)]
-    input_format: InputFormat,
+    /// How --input holds texts: `text` (default), one per line; `jsonl`, one JSON string per
+    /// line (so a text may hold newlines and any Unicode; blank lines are skipped).
+    #[arg(long, value_enum)]
+    input_format: Option<InputFormat>,
 
     /// Output: `jsonl`, one JSON array of floats per text (shortest round-trip f32); `json`, one
     /// array of arrays; `npy`, a float32 NumPy array of shape (texts, dim).
@@ -89,7 +89,18 @@ enum InputFormat {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // --help and --version print in full; a usage error is one line, like every error.
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            let first = e.to_string();
+            let first = first.lines().next().unwrap_or_default();
+            let first = first.strip_prefix("error: ").unwrap_or(first);
+            let _ = writeln!(std::io::stderr(), "minilm: {first} (see minilm --help)");
+            return ExitCode::from(2);
+        }
+    };
     let result = match cli.command {
         Command::Embed(args) => embed(args),
     };
@@ -110,8 +121,11 @@ fn embed(args: EmbedArgs) -> Result<(), String> {
         (None, true) => {
             return Err("nothing to embed: give TEXT arguments or --input FILE (see --help)".into())
         }
+        (None, false) if args.input_format.is_some() => {
+            return Err("--input-format applies to --input, not to TEXT arguments".into())
+        }
         (None, false) => args.texts,
-        (Some(path), true) => match args.input_format {
+        (Some(path), true) => match args.input_format.unwrap_or(InputFormat::Text) {
             InputFormat::Text => input::read_lines(path)?,
             InputFormat::Jsonl => input::read_jsonl(path)?,
         },
@@ -133,8 +147,15 @@ fn embed(args: EmbedArgs) -> Result<(), String> {
         texts.len(),
         embedder.dim(),
     )?;
-    for chunk in texts.chunks(args.batch_size.max(1)) {
-        let vectors = embedder.embed_batch(chunk).map_err(|e| e.to_string())?;
+    let step = args.batch_size.max(1);
+    for (chunk_index, chunk) in texts.chunks(step).enumerate() {
+        let vectors = embedder.embed_batch(chunk).map_err(|e| match e {
+            // Indices in the library's error count from the chunk; report the input's.
+            minilm::Error::Tokenize { index, message } => {
+                format!("text {}: {message}", chunk_index * step + index)
+            }
+            other => other.to_string(),
+        })?;
         for vector in &vectors {
             writer.write(vector)?;
         }

@@ -2,7 +2,7 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use clap::ValueEnum;
 
@@ -13,11 +13,15 @@ pub enum Format {
     Npy,
 }
 
-/// Streams vectors to stdout or a file in one format.
+/// Streams vectors to stdout or a file in one format. A file is written under a temporary name
+/// beside it and renamed into place by [`Writer::finish`], so a failed run never leaves a file
+/// that looks complete (an `.npy` header promises every row).
 pub struct Writer {
     out: BufWriter<Box<dyn Write>>,
     format: Format,
     written: usize,
+    /// `(temporary, final)` paths when writing to a file; `None` once renamed or for stdout.
+    file: Option<(PathBuf, PathBuf)>,
 }
 
 fn write_error(e: std::io::Error) -> String {
@@ -32,16 +36,22 @@ impl Writer {
         count: usize,
         dim: usize,
     ) -> Result<Writer, String> {
-        let sink: Box<dyn Write> = match path {
-            Some(path) => Box::new(
-                File::create(path).map_err(|e| format!("cannot create {}: {e}", path.display()))?,
-            ),
-            None => Box::new(std::io::stdout().lock()),
+        let (sink, file): (Box<dyn Write>, _) = match path {
+            Some(path) => {
+                let mut partial = path.as_os_str().to_owned();
+                partial.push(".partial");
+                let partial = PathBuf::from(partial);
+                let sink = File::create(&partial)
+                    .map_err(|e| format!("cannot create {}: {e}", partial.display()))?;
+                (Box::new(sink), Some((partial, path.to_owned())))
+            }
+            None => (Box::new(std::io::stdout().lock()), None),
         };
         let mut writer = Writer {
             out: BufWriter::new(sink),
             format,
             written: 0,
+            file,
         };
         match format {
             Format::Npy => writer
@@ -81,7 +91,25 @@ impl Writer {
         if let Format::Json = self.format {
             self.out.write_all(b"]\n").map_err(write_error)?;
         }
-        self.out.flush().map_err(write_error)
+        self.out.flush().map_err(write_error)?;
+        if let Some((partial, path)) = self.file.take() {
+            std::fs::rename(&partial, &path).map_err(|e| {
+                format!(
+                    "cannot move {} to {}: {e}",
+                    partial.display(),
+                    path.display()
+                )
+            })?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        if let Some((partial, _)) = self.file.take() {
+            let _ = std::fs::remove_file(partial);
+        }
     }
 }
 
