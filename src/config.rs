@@ -125,7 +125,7 @@ impl BertConfig {
             type_vocab_size: bounded("type_vocab_size", raw.type_vocab_size, 1024)?,
             layer_norm_eps: raw.layer_norm_eps as f32,
         };
-        if config.hidden_size % config.num_heads != 0 {
+        if !config.hidden_size.is_multiple_of(config.num_heads) {
             return Err(unsupported(format!(
                 "hidden_size {} is not a multiple of num_attention_heads {}",
                 config.hidden_size, config.num_heads

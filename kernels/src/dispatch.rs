@@ -49,11 +49,7 @@ impl Isa {
 
     /// Whether this build has kernels for the path and the running CPU can execute them.
     pub fn is_available(self) -> bool {
-        match self {
-            Isa::Scalar => true,
-            // The SIMD paths are not built yet; they plug in here once they are.
-            Isa::Avx2 | Isa::Avx512 | Isa::Neon => false,
-        }
+        Kernels::for_isa(self).is_ok()
     }
 }
 
@@ -130,12 +126,88 @@ static SCALAR: Kernels = Kernels {
     l2_normalize: pool::scalar::l2_normalize,
 };
 
+/// Proof that the CPU runs AVX2 and FMA: only [`Avx2Fma::detect`] builds one, and only the
+/// proof hands out the AVX2 kernel table, whose entry points rely on those features.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy, Debug)]
+pub struct Avx2Fma(());
+
+#[cfg(target_arch = "x86_64")]
+impl Avx2Fma {
+    /// The proof, if this CPU has AVX2 and FMA.
+    pub fn detect() -> Option<Avx2Fma> {
+        (is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")).then_some(Avx2Fma(()))
+    }
+
+    /// The AVX2 + FMA kernels.
+    pub fn kernels(self) -> &'static Kernels {
+        static AVX2: Kernels = Kernels {
+            isa: Isa::Avx2,
+            pack_weights: gemm::avx2::pack_weights,
+            gemm: gemm::avx2::gemm,
+            layernorm: norm::avx2::layernorm,
+            gelu: activation::avx2::gelu,
+            softmax: softmax::avx2::softmax,
+            attention: attention::avx2::attention,
+            mean_pool: pool::avx2::mean_pool,
+            max_pool: pool::avx2::max_pool,
+            l2_normalize: pool::avx2::l2_normalize,
+        };
+        &AVX2
+    }
+}
+
+/// Proof that the CPU runs AVX-512 F, BW and VL (and AVX2 + FMA, which every such CPU has):
+/// only [`Avx512::detect`] builds one, and only the proof hands out the AVX-512 kernel table.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy, Debug)]
+pub struct Avx512(());
+
+#[cfg(target_arch = "x86_64")]
+impl Avx512 {
+    /// The proof, if this CPU has AVX-512 F/BW/VL, AVX2 and FMA.
+    pub fn detect() -> Option<Avx512> {
+        let all = is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("avx512bw")
+            && is_x86_feature_detected!("avx512vl")
+            && is_x86_feature_detected!("avx2")
+            && is_x86_feature_detected!("fma");
+        all.then_some(Avx512(()))
+    }
+
+    /// The AVX-512 kernels.
+    pub fn kernels(self) -> &'static Kernels {
+        static AVX512: Kernels = Kernels {
+            isa: Isa::Avx512,
+            pack_weights: gemm::avx512::pack_weights,
+            gemm: gemm::avx512::gemm,
+            layernorm: norm::avx512::layernorm,
+            gelu: activation::avx512::gelu,
+            softmax: softmax::avx512::softmax,
+            attention: attention::avx512::attention,
+            mean_pool: pool::avx512::mean_pool,
+            max_pool: pool::avx512::max_pool,
+            l2_normalize: pool::avx512::l2_normalize,
+        };
+        &AVX512
+    }
+}
+
 impl Kernels {
     /// The kernels for `isa`, or an error if this build or CPU cannot run that path.
     pub fn for_isa(isa: Isa) -> Result<&'static Kernels, IsaError> {
+        let unavailable = || IsaError::Unavailable(isa);
         match isa {
             Isa::Scalar => Ok(&SCALAR),
-            other => Err(IsaError::Unavailable(other)),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => Avx2Fma::detect()
+                .map(Avx2Fma::kernels)
+                .ok_or_else(unavailable),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => Avx512::detect()
+                .map(Avx512::kernels)
+                .ok_or_else(unavailable),
+            _ => Err(unavailable()),
         }
     }
 

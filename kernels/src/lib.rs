@@ -18,7 +18,10 @@ pub mod gemm;
 pub mod mapped_file;
 pub mod norm;
 pub mod pool;
+mod simd;
 pub mod softmax;
 
+#[cfg(target_arch = "x86_64")]
+pub use dispatch::{Avx2Fma, Avx512};
 pub use dispatch::{Isa, IsaError, Kernels};
 pub use gemm::{Epilogue, PackedWeights};

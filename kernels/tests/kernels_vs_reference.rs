@@ -177,21 +177,38 @@ fn gelu_matches_f64_over_the_useful_range() {
         ]);
         let mut got = xs.clone();
         kernels.gelu(&mut got);
+        // The scalar path rounds an f64 result once: within an f32 ulp. The vector paths use a
+        // polynomial erfc and exp whose documented bound is 6e-7 relative (about 5 ulp).
+        let bound = match kernels.isa() {
+            minilm_kernels::Isa::Scalar => f64::from(f32::EPSILON),
+            _ => 6e-7,
+        };
+        let mut worst = (0.0f64, 0.0f32);
         for (&x, &g) in xs.iter().zip(&got) {
             let want = gelu_reference(f64::from(x));
-            let err = (f64::from(g) - want).abs();
-            // Within one f32 ulp of the exact value (or 1e-38 absolute near zero).
-            let ulp = f64::from(f32::EPSILON) * want.abs();
-            assert!(
-                err <= ulp.max(1e-38),
-                "{}: gelu({x}) = {g}, want {want}",
-                kernels.name()
-            );
+            // Relative error, with an absolute floor far below anything a model sees.
+            let err = (f64::from(g) - want).abs() / want.abs().max(1e-30);
+            if err > worst.0 {
+                worst = (err, x);
+            }
         }
+        eprintln!(
+            "{}: gelu max relative error {:.3e} at x = {}",
+            kernels.name(),
+            worst.0,
+            worst.1
+        );
+        assert!(
+            worst.0 <= bound,
+            "{}: gelu({}) relative error {:e} exceeds {bound:e}",
+            kernels.name(),
+            worst.1,
+            worst.0
+        );
         let mut special = [f32::INFINITY, f32::NEG_INFINITY, f32::NAN];
         kernels.gelu(&mut special);
         assert_eq!(special[0], f32::INFINITY);
-        assert_eq!(special[1], 0.0);
+        assert!(special[1].abs() <= 1e-30, "gelu(-inf) = {}", special[1]);
         assert!(special[2].is_nan());
     }
 }
@@ -277,7 +294,7 @@ fn attention_matches_f64() {
                 let hidden = heads * head_dim;
                 let qkv = rng.vec(seq * 3 * hidden, 2.0);
                 let mut out = vec![f32::NAN; seq * hidden];
-                let mut scratch = vec![0.0; seq];
+                let mut scratch = vec![0.0; Kernels::attention_scratch_len(seq, head_dim)];
                 kernels.attention(&qkv, seq, heads, &mut out, &mut scratch);
                 let at = |row: usize, col: usize| f64::from(qkv[row * 3 * hidden + col]);
                 let scale = 1.0 / (head_dim as f64).sqrt();

@@ -242,7 +242,7 @@ impl Bert {
             rest = tail;
         }
         outputs.into_par_iter().for_each(|(range, out)| {
-            let mut scratch = vec![0.0; range.len()];
+            let mut scratch = vec![0.0; Kernels::attention_scratch_len(range.len(), h / heads)];
             let rows = &qkv[range.start * 3 * h..range.end * 3 * h];
             self.kernels
                 .attention(rows, range.len(), heads, out, &mut scratch);

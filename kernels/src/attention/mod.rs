@@ -1,19 +1,31 @@
 //! Multi-head self-attention for one sequence, all heads, from a fused Q|K|V projection.
 
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod avx2;
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod avx512;
 pub(crate) mod scalar;
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+pub(crate) mod simd;
 
 use crate::Kernels;
 
 pub(crate) type AttentionFn = fn(&[f32], usize, usize, &mut [f32], &mut [f32]);
 
 impl Kernels {
+    /// Floats of scratch [`Kernels::attention`] needs for a sequence (a transposed K head and a
+    /// row of scores).
+    pub fn attention_scratch_len(seq_len: usize, head_dim: usize) -> usize {
+        seq_len * (head_dim + 1)
+    }
+
     /// Self-attention of one sequence of `seq_len` tokens, every token attending to every token
     /// of the same sequence (no padding: batches pass each sequence separately).
     ///
     /// `qkv` holds `seq_len` rows of `3 * hidden` floats, laid out `Q | K | V`, each split into
     /// `heads` heads of `hidden / heads` floats. `out` receives `seq_len x hidden` context rows,
     /// heads side by side. Scores are scaled by `1 / sqrt(head_dim)`. `scratch` needs at least
-    /// `seq_len` floats.
+    /// [`Kernels::attention_scratch_len`] floats.
     ///
     /// # Panics
     /// If lengths disagree or `hidden` is not a multiple of `heads`.
@@ -46,8 +58,8 @@ impl Kernels {
             "attention: hidden size not a multiple of heads"
         );
         assert!(
-            scratch.len() >= seq_len,
-            "attention: scratch shorter than seq_len"
+            scratch.len() >= Kernels::attention_scratch_len(seq_len, hidden / heads),
+            "attention: scratch too short"
         );
         (self.attention)(qkv, seq_len, heads, out, scratch)
     }

@@ -4,6 +4,10 @@
 //! packed once ([`Kernels::pack_weights`]) into the layout the chosen path's microkernel wants;
 //! the packed form is opaque and tied to that path.
 
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod avx2;
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod avx512;
 pub(crate) mod scalar;
 
 use crate::{Isa, Kernels};

@@ -1,6 +1,12 @@
 //! LayerNorm over rows.
 
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod avx2;
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod avx512;
 pub(crate) mod scalar;
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+pub(crate) mod simd;
 
 use crate::Kernels;
 
@@ -17,7 +23,7 @@ impl Kernels {
             "layernorm: gamma and beta lengths differ"
         );
         assert!(
-            !gamma.is_empty() && x.len() % gamma.len() == 0,
+            !gamma.is_empty() && x.len().is_multiple_of(gamma.len()),
             "layernorm: ragged rows"
         );
         (self.layernorm)(x, gamma, beta, eps)

@@ -1,6 +1,12 @@
 //! Pooling token rows into one sentence vector, and L2 normalisation.
 
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod avx2;
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod avx512;
 pub(crate) mod scalar;
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+pub(crate) mod simd;
 
 use crate::Kernels;
 
