@@ -1,13 +1,15 @@
 //! End to end, text in → vector out: one short sentence (the latency case) and a batch of 32
 //! real STS-B sentences (the throughput case), on 1 and 2 threads. Prints the kernel path.
 //!
-//! `cargo bench --bench end_to_end`; `MINILM_ISA=scalar cargo bench ...` forces a path.
+//! Runs the portable scalar path and the detected one (`MINILM_ISA` overrides detection), on
+//! 1 and 2 threads: `cargo bench --bench end_to_end`.
 
 use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use minilm::{Embedder, Options};
+use minilm::{Embedder, Isa, Options};
+use minilm_kernels::Kernels;
 
 const SHORT: &str = "A man is playing a guitar on stage.";
 
@@ -29,8 +31,16 @@ fn end_to_end(c: &mut Criterion) {
     group
         .sample_size(10)
         .measurement_time(Duration::from_secs(10));
-    for threads in [1, 2] {
-        let embedder = Embedder::from_dir(&dir, &Options::default().threads(threads)).unwrap();
+    // The portable path beside the detected one, so one run gives the speed-up ratio.
+    let best = Kernels::detect().expect("a kernel path").isa();
+    let paths = if best == Isa::Scalar {
+        vec![best]
+    } else {
+        vec![Isa::Scalar, best]
+    };
+    for (isa, threads) in paths.into_iter().flat_map(|isa| [(isa, 1), (isa, 2)]) {
+        let options = Options::default().threads(threads).isa(isa);
+        let embedder = Embedder::from_dir(&dir, &options).unwrap();
         eprintln!(
             "kernel path: {}, threads: {threads}",
             embedder.kernel_name()
@@ -40,19 +50,16 @@ fn end_to_end(c: &mut Criterion) {
             .map(|t| embedder.token_ids(t).unwrap().len())
             .sum();
         eprintln!("batch: {} sentences, {tokens} tokens", batch.len());
+        let id = |name: &str| BenchmarkId::new(format!("{name}/{isa}"), threads);
 
         group.throughput(Throughput::Elements(1));
-        group.bench_with_input(
-            BenchmarkId::new("one_short_sentence", threads),
-            &threads,
-            |b, _| b.iter(|| embedder.embed(black_box(SHORT)).unwrap()),
-        );
+        group.bench_function(id("one_short_sentence"), |b| {
+            b.iter(|| embedder.embed(black_box(SHORT)).unwrap())
+        });
         group.throughput(Throughput::Elements(batch.len() as u64));
-        group.bench_with_input(
-            BenchmarkId::new("batch_of_32", threads),
-            &threads,
-            |b, _| b.iter(|| embedder.embed_batch(black_box(&batch)).unwrap()),
-        );
+        group.bench_function(id("batch_of_32"), |b| {
+            b.iter(|| embedder.embed_batch(black_box(&batch)).unwrap())
+        });
     }
     group.finish();
 }
