@@ -43,57 +43,146 @@ fn paths() -> Vec<&'static Kernels> {
     paths
 }
 
+/// GEMM shapes `(m, k, n)`: a sweep, not a cross product. Every row-group height of every path
+/// (1..=17 rows, then the 13/14-row groups of larger m), every `k` and `n` the brief lists (1, 7,
+/// 31, 33, 255, 257 and the model's 384/1152/1536), empty `k` and `n`, and the model's four
+/// products with enough rows to cross the row, panel and `k` blocks of the SIMD drivers.
+fn gemm_shapes() -> Vec<(usize, usize, usize)> {
+    let mut shapes = Vec::new();
+    // Row-group heights (m), on a k that crosses a k block and an n with a partial panel.
+    for m in 1..=17 {
+        shapes.push((m, 33, 47));
+    }
+    for m in [29, 31, 33, 43, 255, 257] {
+        shapes.push((m, 257, 33));
+    }
+    // k, with one small and one multi-group m.
+    for k in [1, 7, 31, 33, 255, 257, 384, 1152, 1536] {
+        shapes.push((3, k, 31));
+        shapes.push((31, k, 17));
+    }
+    // n, with one small and one multi-group m.
+    for n in [1, 7, 15, 16, 17, 31, 33, 255, 257, 384, 1152, 1536] {
+        shapes.push((1, 33, n));
+        shapes.push((16, 7, n));
+        shapes.push((33, 31, n));
+    }
+    // Nothing to sum, nothing to write.
+    shapes.extend([(5, 0, 17), (20, 0, 3), (4, 9, 0), (1, 1, 1)]);
+    // The model's products (k, n) = (384, 1152), (384, 1536), (1536, 384), (384, 384).
+    shapes.extend([
+        (12, 384, 1152),
+        (257, 384, 1152),
+        (7, 384, 1536),
+        (33, 384, 1536),
+    ]);
+    shapes.extend([
+        (16, 1536, 384),
+        (255, 1536, 384),
+        (1, 384, 384),
+        (100, 384, 384),
+    ]);
+    shapes
+}
+
 #[test]
 fn gemm_with_every_epilogue_matches_f64() {
     let mut rng = Rng::new(1);
+    let shapes = gemm_shapes();
     for kernels in paths() {
-        for &m in &SIZES[..7] {
-            for &(k, n) in &[(1, 1), (7, 33), (33, 7), (64, 31), (257, 16), (384, 255)] {
-                let a = rng.vec(m * k, 1.0);
-                let w = rng.vec(n * k, 1.0);
-                let bias = rng.vec(n, 1.0);
-                let residual = rng.vec(m * n, 1.0);
-                let packed = kernels.pack_weights(&w, n, k);
-                let dots: Vec<f64> = (0..m * n)
-                    .map(|idx| {
-                        let (i, j) = (idx / n, idx % n);
-                        (0..k)
-                            .map(|p| f64::from(a[i * k + p]) * f64::from(w[j * k + p]))
-                            .sum()
-                    })
-                    .collect();
-                // f32 accumulation over k terms of magnitude <= 1: error grows like sqrt(k)·ulp.
-                let atol = 1e-6 * (k as f64).sqrt() * 4.0;
-                let what = |e: &str| format!("{} gemm {e} m={m} k={k} n={n}", kernels.name());
+        for &(m, k, n) in &shapes {
+            let a = rng.vec(m * k, 1.0);
+            let w = rng.vec(n * k, 1.0);
+            let bias = rng.vec(n, 1.0);
+            let residual = rng.vec(m * n, 1.0);
+            let packed = kernels.pack_weights(&w, n, k);
+            let dots: Vec<f64> = (0..m * n)
+                .map(|idx| {
+                    let (i, j) = (idx / n, idx % n);
+                    (0..k)
+                        .map(|p| f64::from(a[i * k + p]) * f64::from(w[j * k + p]))
+                        .sum()
+                })
+                .collect();
+            // f32 accumulation over k terms of magnitude <= 1: error grows like sqrt(k)·ulp.
+            let atol = 1e-6 * (k.max(1) as f64).sqrt() * 4.0;
+            let what = |e: &str| format!("{} gemm {e} m={m} k={k} n={n}", kernels.name());
 
-                let mut c = vec![f32::NAN; m * n];
-                kernels.gemm(&a, m, &packed, Epilogue::None, &mut c);
-                assert_close(&what("none"), &c, &dots, atol, 1e-6);
+            let mut c = vec![f32::NAN; m * n];
+            kernels.gemm(&a, m, &packed, Epilogue::None, &mut c);
+            assert_close(&what("none"), &c, &dots, atol, 1e-6);
 
-                kernels.gemm(&a, m, &packed, Epilogue::Bias(&bias), &mut c);
-                let want: Vec<f64> = dots
-                    .iter()
-                    .enumerate()
-                    .map(|(i, d)| d + f64::from(bias[i % n]))
-                    .collect();
-                assert_close(&what("bias"), &c, &want, atol, 1e-6);
+            kernels.gemm(&a, m, &packed, Epilogue::Bias(&bias), &mut c);
+            let want: Vec<f64> = dots
+                .iter()
+                .enumerate()
+                .map(|(i, d)| d + f64::from(bias[i % n]))
+                .collect();
+            assert_close(&what("bias"), &c, &want, atol, 1e-6);
 
-                kernels.gemm(&a, m, &packed, Epilogue::BiasGelu(&bias), &mut c);
-                let want: Vec<f64> = dots
-                    .iter()
-                    .enumerate()
-                    .map(|(i, d)| gelu_reference(d + f64::from(bias[i % n])))
-                    .collect();
-                assert_close(&what("bias+gelu"), &c, &want, atol, 1e-6);
+            kernels.gemm(&a, m, &packed, Epilogue::BiasGelu(&bias), &mut c);
+            let want: Vec<f64> = dots
+                .iter()
+                .enumerate()
+                .map(|(i, d)| gelu_reference(d + f64::from(bias[i % n])))
+                .collect();
+            assert_close(&what("bias+gelu"), &c, &want, atol, 1e-6);
 
-                let mut c = residual.clone();
-                kernels.gemm(&a, m, &packed, Epilogue::BiasResidual(&bias), &mut c);
-                let want: Vec<f64> = dots
-                    .iter()
-                    .enumerate()
-                    .map(|(i, d)| d + f64::from(bias[i % n]) + f64::from(residual[i]))
-                    .collect();
-                assert_close(&what("bias+residual"), &c, &want, atol, 1e-6);
+            let mut c = residual.clone();
+            kernels.gemm(&a, m, &packed, Epilogue::BiasResidual(&bias), &mut c);
+            let want: Vec<f64> = dots
+                .iter()
+                .enumerate()
+                .map(|(i, d)| d + f64::from(bias[i % n]) + f64::from(residual[i]))
+                .collect();
+            assert_close(&what("bias+residual"), &c, &want, atol, 1e-6);
+        }
+    }
+}
+
+/// A row's output must not depend on the batch around it: every path sums each element in the
+/// same order whatever tile, row group or block computes it, so a row alone (m = 1), in a small
+/// group and inside a large blocked batch is bit-identical, for every epilogue.
+#[test]
+fn gemm_rows_are_bit_identical_alone_or_in_a_batch() {
+    let mut rng = Rng::new(2);
+    for kernels in paths() {
+        for &(m, k, n) in &[(37, 384, 1152), (300, 1536, 384), (17, 257, 33)] {
+            let a = rng.vec(m * k, 1.0);
+            let w = rng.vec(n * k, 0.1);
+            let bias = rng.vec(n, 1.0);
+            let residual = rng.vec(m * n, 1.0);
+            let packed = kernels.pack_weights(&w, n, k);
+            let epilogues = [
+                Epilogue::None,
+                Epilogue::Bias(&bias),
+                Epilogue::BiasGelu(&bias),
+                Epilogue::BiasResidual(&bias),
+            ];
+            for epilogue in epilogues {
+                let mut batch = residual.clone();
+                kernels.gemm(&a, m, &packed, epilogue, &mut batch);
+                // Each row alone, then windows of 5 and 16 rows (single-group paths).
+                for (window, rows) in [(1, 0..m), (5, 0..m - 5), (16, 0..m - 16)] {
+                    for i in rows.step_by(if window == 1 { 1 } else { 7 }) {
+                        let mut part = residual[i * n..(i + window) * n].to_vec();
+                        let a_part = &a[i * k..(i + window) * k];
+                        kernels.gemm(a_part, window, &packed, epilogue, &mut part);
+                        let whole = &batch[i * n..(i + window) * n];
+                        if let Some(j) =
+                            (0..part.len()).find(|&j| part[j].to_bits() != whole[j].to_bits())
+                        {
+                            panic!(
+                                "{} {epilogue:?}: m={m} k={k} n={n}: rows {i}..{} computed alone \
+                                 differ from the batch at element {j}: {} vs {}",
+                                kernels.name(),
+                                i + window,
+                                part[j],
+                                whole[j]
+                            );
+                        }
+                    }
+                }
             }
         }
     }

@@ -3,12 +3,19 @@
 //! `W` arrives as a PyTorch `Linear` weight: `n` output rows of `k` inputs, row-major. It is
 //! packed once ([`Kernels::pack_weights`]) into the layout the chosen path's microkernel wants;
 //! the packed form is opaque and tied to that path.
+//!
+//! The SIMD paths share one blocked driver (`blocked.rs`) and differ only in their register tiles
+//! (`avx512.rs`, `avx2.rs`); `kernels/DESIGN.md` explains the tile shapes and the blocking.
 
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod avx2;
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod avx512;
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod blocked;
 pub(crate) mod scalar;
+
+use std::ops::{Deref, DerefMut};
 
 use crate::{Isa, Kernels};
 
@@ -26,7 +33,7 @@ pub enum Epilogue<'a> {
 }
 
 impl Epilogue<'_> {
-    fn bias(&self) -> Option<&[f32]> {
+    pub(crate) fn bias(&self) -> Option<&[f32]> {
         match self {
             Epilogue::None => None,
             Epilogue::Bias(b) | Epilogue::BiasGelu(b) | Epilogue::BiasResidual(b) => Some(b),
@@ -40,7 +47,7 @@ pub struct PackedWeights {
     pub(crate) isa: Isa,
     pub(crate) n: usize,
     pub(crate) k: usize,
-    pub(crate) data: Vec<f32>,
+    pub(crate) data: AlignedF32,
 }
 
 impl PackedWeights {
@@ -68,6 +75,78 @@ impl std::fmt::Debug for PackedWeights {
             .field("k", &self.k)
             .finish_non_exhaustive()
     }
+}
+
+/// One cache line of floats: the unit [`AlignedF32`] allocates in.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct CacheLine([f32; 16]);
+
+/// `f32`s whose first element starts a 64-byte cache line (a clone keeps that property, which
+/// a `Vec<f32>` plus an offset would not): packed weight panels are read a line per step.
+#[derive(Clone, Default)]
+pub(crate) struct AlignedF32 {
+    lines: Vec<CacheLine>,
+    len: usize,
+}
+
+impl AlignedF32 {
+    /// `len` zeros.
+    pub(crate) fn zeroed(len: usize) -> AlignedF32 {
+        AlignedF32 {
+            lines: vec![CacheLine([0.0; 16]); len.div_ceil(16)],
+            len,
+        }
+    }
+
+    /// A copy of `values`.
+    pub(crate) fn from_slice(values: &[f32]) -> AlignedF32 {
+        let mut copy = AlignedF32::zeroed(values.len());
+        copy.copy_from_slice(values);
+        copy
+    }
+}
+
+impl Deref for AlignedF32 {
+    type Target = [f32];
+
+    fn deref(&self) -> &[f32] {
+        // SAFETY: `CacheLine` is `repr(C)` around `[f32; 16]`, 64 bytes with no padding, so the
+        // vector holds `16 * lines.len() >= len` initialised, contiguous floats (an empty vector's
+        // dangling pointer is aligned and non-null, which a zero-length slice needs).
+        unsafe { std::slice::from_raw_parts(self.lines.as_ptr().cast::<f32>(), self.len) }
+    }
+}
+
+impl DerefMut for AlignedF32 {
+    fn deref_mut(&mut self) -> &mut [f32] {
+        // SAFETY: as for `deref`, through the unique borrow of the vector.
+        unsafe { std::slice::from_raw_parts_mut(self.lines.as_mut_ptr().cast::<f32>(), self.len) }
+    }
+}
+
+/// Packs a row-major `n x k` weight into panels of `width` output columns for the SIMD
+/// microkernels: panel `q` holds columns `q*width..` as `k` steps of `width` floats
+/// (`data[q*k*width + p*width + l] = weight[(q*width + l)*k + p]`), so one step of a panel is one
+/// vector load; the last panel is zero-padded. With `width * 4` dividing 64 and the buffer
+/// line-aligned, every vector load stays inside one cache line.
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn pack_panels(
+    weight: &[f32],
+    n: usize,
+    k: usize,
+    width: usize,
+    isa: Isa,
+) -> PackedWeights {
+    let panel_len = k * width;
+    let mut data = AlignedF32::zeroed(n.div_ceil(width) * panel_len);
+    for (j, row) in weight.chunks_exact(k.max(1)).take(n).enumerate() {
+        let panel = &mut data[(j / width) * panel_len..][..panel_len];
+        for (p, &value) in row.iter().enumerate() {
+            panel[p * width + j % width] = value;
+        }
+    }
+    PackedWeights { isa, n, k, data }
 }
 
 impl Kernels {

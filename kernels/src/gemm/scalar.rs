@@ -3,7 +3,7 @@
 //! Weights stay in their `n x k` row-major order, so each output is one contiguous dot product.
 //! Blocks of weight rows are reused across all rows of `A` while they sit in cache.
 
-use super::{Epilogue, PackedWeights};
+use super::{AlignedF32, Epilogue, PackedWeights};
 use crate::activation::scalar::gelu_one;
 use crate::Isa;
 
@@ -15,7 +15,7 @@ pub(crate) fn pack_weights(weight: &[f32], n: usize, k: usize) -> PackedWeights 
         isa: Isa::Scalar,
         n,
         k,
-        data: weight.to_vec(),
+        data: AlignedF32::from_slice(weight),
     }
 }
 

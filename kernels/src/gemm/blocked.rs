@@ -1,0 +1,263 @@
+//! The cache-blocked GEMM driver shared by the SIMD paths; each path brings its register tiles.
+//!
+//! Loop nest, outermost first (`kernels/DESIGN.md` has the reasoning and the measurements):
+//! 1. blocks of row groups ([`Microkernels::A_BLOCK_BYTES`] of `A`), packed once per call, so
+//!    that the weights stream from L3 once per block, not once per group;
+//! 2. blocks of weight panels ([`Microkernels::W_BLOCK_BYTES`]) that stay in L2 while every group
+//!    of the row block passes over them;
+//! 3. row groups of at most [`Microkernels::MAX_GROUP_ROWS`] rows — all of `A` when `m` is that
+//!    small, so each weight panel is read exactly once (the latency case);
+//! 4. blocks of `k` ([`Microkernels::KC`]), so a group's slice of packed `A` stays in L1 across
+//!    the panels; partial sums wait in a small scratch buffer between blocks;
+//! 5. the tiles of the group (in the path's file), each a register-blocked FMA loop over `kc`.
+//!
+//! `A` is packed per row group in chunks of [`A_CHUNK`] steps of `k`: the chunk holds each row's
+//! 16 consecutive floats, row after row (`packed[(c * rows + i) * 16 + p % 16]` for
+//! `p = 16c + ..`). Packing is then a plain copy of 64-byte row pieces, and a tile reads one
+//! contiguous, line-aligned stream, broadcasting with constant offsets from one pointer.
+//!
+//! Every output element is one chain `acc = fma(a[i,p], w[j,p], acc)` for `p = 0, 1, .., k-1`
+//! starting from zero, whatever tile or block computes it (partial sums cross the `k` blocks
+//! exactly, as f32 in the scratch buffer): a row's result is bit-identical alone or in a batch.
+
+use super::{AlignedF32, Epilogue, PackedWeights};
+
+/// What a tile does with its finished sums (the epilogue, without its slice).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Finish {
+    /// `C = acc`.
+    Plain,
+    /// `C = acc + bias`.
+    Bias,
+    /// `C = gelu(acc + bias)`.
+    BiasGelu,
+    /// `C = C + (acc + bias)`.
+    BiasResidual,
+}
+
+/// Where a tile's sums go after its `k` block.
+#[derive(Clone, Copy)]
+pub(crate) enum Store {
+    /// More `k` blocks follow: full panels to the scratch buffer.
+    Scratch,
+    /// The last `k` block: through the epilogue into `C`.
+    Output {
+        /// `C[row 0 of the group, first column of the panel block]`.
+        c: *mut f32,
+        /// Row stride of `C` (`n`).
+        ldc: usize,
+        /// `bias[first column of the panel block]`, or null for [`Finish::Plain`].
+        bias: *const f32,
+        finish: Finish,
+    },
+}
+
+/// One row group against one block of weight panels over one block of `k`.
+///
+/// Pointer contract (the driver upholds it, the tiles rely on it):
+/// - `a` starts `kc.div_ceil(16)` packed chunks of `rows * 16` floats (the last one is read
+///   only for its first `kc % 16` steps);
+/// - `w` starts `panels` panels `panel_stride` floats apart, each with `kc` steps of `PANEL`
+///   floats;
+/// - `scratch` holds `rows * panels * PANEL` floats, panel-major
+///   (`scratch[(q * rows + i) * PANEL + l]`);
+/// - in [`Store::Output`], `c` reaches `rows` rows of `ldc` floats with `cols` writable from
+///   each, and `bias` (unless null) `cols` floats, where `cols <= panels * PANEL` counts the
+///   real (unpadded) columns of the block.
+pub(crate) struct GroupJob {
+    pub rows: usize,
+    pub a: *const f32,
+    pub kc: usize,
+    pub w: *const f32,
+    pub panel_stride: usize,
+    pub panels: usize,
+    pub cols: usize,
+    pub scratch: *mut f32,
+    /// Start from the sums in `scratch` (a later `k` block) rather than zero.
+    pub resume: bool,
+    /// The group is the first of its row block to read this weight block, which therefore
+    /// comes from L3 or DRAM rather than L2: the tiles prefetch it.
+    pub prefetch: bool,
+    pub store: Store,
+}
+
+/// Steps of `k` per chunk of packed `A` (one cache line per row).
+pub(crate) const A_CHUNK: usize = 16;
+
+/// One ISA's register tiles, as the driver sees them.
+///
+/// # Safety
+/// `row_group` uses the ISA's intrinsics: it may run only on a CPU with them, and only on a job
+/// that keeps the [`GroupJob`] pointer contract with `rows` in `1..=MAX_GROUP_ROWS`.
+pub(crate) unsafe trait Microkernels {
+    /// Output columns per weight panel: one vector register.
+    const PANEL: usize;
+    /// Rows of the main tile, used for large `m`.
+    const MR: usize;
+    /// Up to this many rows run as one group (one pass over the weights).
+    const MAX_GROUP_ROWS: usize;
+    /// Target `k` block when there are several row groups: a group's `MR x KC` slice of `A`
+    /// plus one pass of weight panels stay in L1. A multiple of [`A_CHUNK`].
+    const KC: usize;
+    /// Bytes of weights (`k x panels`) kept in L2 across a block of row groups.
+    const W_BLOCK_BYTES: usize;
+    /// Bytes of `A` (`rows x k`) in one block of row groups.
+    const A_BLOCK_BYTES: usize;
+
+    /// Runs every tile of the job.
+    ///
+    /// # Safety
+    /// See the trait.
+    unsafe fn row_group(job: &GroupJob);
+}
+
+/// Run `i` of `n` split into `parts` runs as even as possible (the first `n % parts` one
+/// longer), as (start, length).
+fn even_run(n: usize, parts: usize, i: usize) -> (usize, usize) {
+    let (base, longer) = (n / parts, n % parts);
+    (i * base + i.min(longer), base + usize::from(i < longer))
+}
+
+/// Packs `rows` rows of `A` (`a`, row stride `k`) for a tile: chunk `c` holds
+/// `a[i][16c..16c + 16]` for each row `i` in turn (the last chunk only its `k % 16` floats).
+#[inline(always)]
+fn pack_rows(a: &[f32], rows: usize, k: usize, out: &mut [f32]) {
+    let chunks = k / A_CHUNK;
+    for i in 0..rows {
+        let row = &a[i * k..(i + 1) * k];
+        for c in 0..chunks {
+            let src: &[f32; A_CHUNK] = row[c * A_CHUNK..][..A_CHUNK].try_into().unwrap();
+            let dst: &mut [f32; A_CHUNK] = (&mut out[(c * rows + i) * A_CHUNK..][..A_CHUNK])
+                .try_into()
+                .unwrap();
+            *dst = *src;
+        }
+        let tail = k - chunks * A_CHUNK;
+        if tail > 0 {
+            out[(chunks * rows + i) * A_CHUNK..][..tail].copy_from_slice(&row[chunks * A_CHUNK..]);
+        }
+    }
+}
+
+/// `C = epilogue(A · Wᵀ)`, blocked; lengths were checked by the public wrapper.
+///
+/// # Safety
+/// The CPU must have `K`'s ISA, and `w` must be packed in `K::PANEL`-wide panels
+/// ([`super::pack_panels`]).
+#[inline(always)]
+pub(crate) unsafe fn gemm<K: Microkernels>(
+    a: &[f32],
+    m: usize,
+    w: &PackedWeights,
+    epilogue: Epilogue<'_>,
+    c: &mut [f32],
+) {
+    let (n, k) = (w.n, w.k);
+    debug_assert_eq!(a.len(), m * k);
+    debug_assert_eq!(c.len(), m * n);
+    debug_assert_eq!(w.data.len(), n.div_ceil(K::PANEL) * k * K::PANEL);
+    if m == 0 || n == 0 {
+        return;
+    }
+    let panels = n.div_ceil(K::PANEL);
+    let panel_stride = k * K::PANEL;
+    let padded_k = k.div_ceil(A_CHUNK) * A_CHUNK;
+
+    // Row groups: all of A when small, else near-equal groups of at most MR rows.
+    let group_count = if m <= K::MAX_GROUP_ROWS {
+        1
+    } else {
+        m.div_ceil(K::MR)
+    };
+    let max_rows = m.div_ceil(group_count);
+    let groups_per_block =
+        (K::A_BLOCK_BYTES / (4 * max_rows * padded_k.max(1))).clamp(1, group_count);
+
+    // k blocks (a single group keeps all of k: its A is all there is to reuse across panels).
+    let k_blocks = if group_count == 1 {
+        1
+    } else {
+        k.div_ceil(K::KC).max(1)
+    };
+    let kc = k.div_ceil(k_blocks).div_ceil(A_CHUNK) * A_CHUNK;
+    let k_blocks = k.div_ceil(kc.max(1)).max(1);
+
+    // Panel blocks: all panels for a single group (it reads each panel once anyway).
+    let panel_blocks = if group_count == 1 {
+        1
+    } else {
+        let fit = (K::W_BLOCK_BYTES / (4 * panel_stride.max(1))).max(1);
+        panels.div_ceil(fit)
+    };
+    let block_panels = panels.div_ceil(panel_blocks);
+
+    let mut scratch = if k_blocks > 1 {
+        AlignedF32::zeroed(max_rows * block_panels * K::PANEL)
+    } else {
+        AlignedF32::default()
+    };
+    let mut packed_a = AlignedF32::zeroed(groups_per_block * max_rows * padded_k);
+    let finish = match epilogue {
+        Epilogue::None => Finish::Plain,
+        Epilogue::Bias(_) => Finish::Bias,
+        Epilogue::BiasGelu(_) => Finish::BiasGelu,
+        Epilogue::BiasResidual(_) => Finish::BiasResidual,
+    };
+    let bias = epilogue.bias().map_or(std::ptr::null(), <[f32]>::as_ptr);
+    let (c, wdata, scratch) = (c.as_mut_ptr(), w.data.as_ptr(), scratch.as_mut_ptr());
+
+    for first_group in (0..group_count).step_by(groups_per_block) {
+        let row_block = first_group..(first_group + groups_per_block).min(group_count);
+        let group = |g| even_run(m, group_count, g);
+        // The block's groups, packed back to back: a group's rows start at
+        // `(row0 - block_row0) * padded_k`.
+        let block_row0 = group(first_group).0;
+        for (row0, rows) in row_block.clone().map(group) {
+            let out = &mut packed_a[(row0 - block_row0) * padded_k..];
+            pack_rows(&a[row0 * k..(row0 + rows) * k], rows, k, out);
+        }
+        let packed = packed_a.as_ptr();
+        for first_panel in (0..panels).step_by(block_panels) {
+            let block_len = block_panels.min(panels - first_panel);
+            let col0 = first_panel * K::PANEL;
+            let cols = (block_len * K::PANEL).min(n - col0);
+            for (row0, rows) in row_block.clone().map(group) {
+                for kb in 0..k_blocks {
+                    let pc = kb * kc;
+                    let last = kb + 1 == k_blocks;
+                    // SAFETY: row0 + rows <= m, pc <= k (a multiple of 16 below padded_k),
+                    // col0 < n, first_panel < panels, so every offset stays inside its buffer
+                    // (or one past its end when a length is 0), and the job's ranges follow
+                    // from the lengths checked by the caller and the packing above.
+                    let job = unsafe {
+                        GroupJob {
+                            rows,
+                            a: packed.add((row0 - block_row0) * padded_k + pc * rows),
+                            kc: kc.min(k - pc),
+                            w: wdata.add(first_panel * panel_stride + pc * K::PANEL),
+                            panel_stride,
+                            panels: block_len,
+                            cols,
+                            scratch,
+                            resume: kb > 0,
+                            prefetch: row0 == block_row0,
+                            store: if last {
+                                Store::Output {
+                                    c: c.add(row0 * n + col0),
+                                    ldc: n,
+                                    bias: if bias.is_null() { bias } else { bias.add(col0) },
+                                    finish,
+                                }
+                            } else {
+                                Store::Scratch
+                            },
+                        }
+                    };
+                    // SAFETY: the job keeps the pointer contract (above), rows is in
+                    // 1..=MAX_GROUP_ROWS by the grouping, and the caller guarantees the ISA.
+                    unsafe { K::row_group(&job) };
+                }
+            }
+        }
+    }
+}
