@@ -110,7 +110,7 @@ unsafe fn group<const MR: usize, const NP: usize>(job: &GroupJob) {
 /// panel), when its group is the first to read the weight block ([`GroupJob::prefetch`]): the
 /// weights then come from L3 or DRAM, and a tile has only `NP` streams in flight, too few for
 /// the hardware prefetchers alone. With 48 MB of weights cycling (as in a forward pass), 12 rows
-/// went from 48-51 to 62-82 GFLOP/s, and one short sentence end to end from 4.4-5.3 to
+/// went from 48-51 to 55-82 GFLOP/s, and one short sentence end to end from 4.4-5.3 to
 /// 3.6-4.0 ms. Later groups find the block in L2 and gain nothing from it.
 const PREFETCH_STEPS: usize = 32;
 /// Tiles with more panels than this (1-4 rows) already keep enough streams in flight, and the
