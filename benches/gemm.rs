@@ -25,7 +25,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
-use minilm_kernels::{Epilogue, Isa, Kernels};
+use minilm_kernels::{Epilogue, Isa, Kernels, PackedWeights};
 
 const SHAPES: [(usize, usize); 4] = [(384, 1152), (384, 1536), (1536, 384), (384, 384)];
 const ROWS: [usize; 5] = [1, 4, 12, 16, 1280];
@@ -137,12 +137,7 @@ fn ratio_table() {
     println!("GFLOP/s, 1 thread, best and median of {rounds} interleaved rounds");
     println!("{header} {:>17} {:>11}", "gemm best/med", "ours/gemm");
     for (k, n) in shapes {
-        let weight = common::values(n * k, 1, 0.05);
-        let weight_t = transposed(&weight, n, k);
-        let packed: Vec<_> = ours
-            .iter()
-            .map(|kernels| kernels.pack_weights(&weight, n, k))
-            .collect();
+        let (weight_t, packed) = prepare_weights(&ours, k, n);
         for &m in &rows {
             let a = common::values(m * k, 2, 1.0);
             let mut out = vec![0.0f32; m * n];
@@ -180,6 +175,20 @@ fn ratio_table() {
     }
 }
 
+/// The bench weight for `(k, n)`: transposed for the gemm crate, and packed for each of our paths.
+fn prepare_weights(
+    ours: &[&'static Kernels],
+    k: usize,
+    n: usize,
+) -> (Vec<f32>, Vec<PackedWeights>) {
+    let weight = common::values(n * k, 1, 0.05);
+    let packed = ours
+        .iter()
+        .map(|kernels| kernels.pack_weights(&weight, n, k))
+        .collect();
+    (transposed(&weight, n, k), packed)
+}
+
 fn gemm_shapes(c: &mut Criterion) {
     let ours = our_paths();
     let (shapes, rows) = sweep();
@@ -189,12 +198,7 @@ fn gemm_shapes(c: &mut Criterion) {
             .sample_size(10)
             .warm_up_time(Duration::from_millis(300))
             .measurement_time(Duration::from_millis(800));
-        let weight = common::values(n * k, 1, 0.05);
-        let weight_t = transposed(&weight, n, k);
-        let packed: Vec<_> = ours
-            .iter()
-            .map(|kernels| kernels.pack_weights(&weight, n, k))
-            .collect();
+        let (weight_t, packed) = prepare_weights(&ours, k, n);
         for &m in &rows {
             let a = common::values(m * k, 2, 1.0);
             let mut out = vec![0.0f32; m * n];
