@@ -1,6 +1,6 @@
-//! Dense products `C = A · Wᵀ` on MiniLM's shapes, single-threaded: our AVX-512 and AVX2
-//! microkernels against the `gemm` crate (0.19, built with its `x86-v4` AVX-512 kernels) on the
-//! same data.
+//! Dense products `C = A · Wᵀ` on MiniLM's shapes, on one thread and on all threads: our AVX-512
+//! and AVX2 microkernels against the `gemm` crate (0.19, built with its `x86-v4` AVX-512
+//! kernels) on the same data.
 //!
 //! Throughput is in FLOPs: each benchmark counts `2·m·n·k` "elements", so criterion's
 //! `elem/s` column reads as FLOP/s (`Gelem/s` = GFLOP/s).
@@ -9,9 +9,12 @@
 //! out; m in {1, 4, 12, 16} token rows (one short sentence, the latency case) and 1280 (a batch).
 //! Our weights are packed outside the timed loop, as the engine does at load; the `gemm` crate
 //! gets `Wᵀ` already transposed to `k x n` row-major (its fastest layout here, also prepared
-//! outside the loop). Both run on one thread (`Parallelism::None` for `gemm`).
+//! outside the loop). On one thread ours is `Kernels::gemm` and the `gemm` crate gets
+//! `Parallelism::None`; on `t` threads both run inside a rayon pool of `t` threads, ours through
+//! `Kernels::gemm_parallel` (the engine's split), the `gemm` crate with `Parallelism::Rayon(t)`.
 //!
-//! `cargo bench --bench gemm`; `GEMM_BENCH_M=1,12` / `GEMM_BENCH_SHAPES=384x1152` narrow the sweep.
+//! `cargo bench --bench gemm`; `GEMM_BENCH_M=1,12` / `GEMM_BENCH_SHAPES=384x1152` /
+//! `GEMM_BENCH_THREADS=1,2` narrow the sweep (threads default to 1 and all cores).
 //!
 //! `GEMM_BENCH_TABLE=1 cargo bench --bench gemm` prints a ratio table instead of running
 //! criterion: for each shape, several rounds that time every implementation back to back (the
@@ -25,7 +28,8 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
-use minilm_kernels::{Epilogue, Isa, Kernels, PackedWeights};
+use minilm_kernels::{Epilogue, Isa, Kernels, PackedWeights, TaskRunner};
+use rayon::prelude::*;
 
 const SHAPES: [(usize, usize); 4] = [(384, 1152), (384, 1536), (1536, 384), (384, 384)];
 const ROWS: [usize; 5] = [1, 4, 12, 16, 1280];
@@ -40,8 +44,71 @@ fn env_list<T: Copy>(name: &str, all: &[T], parse: impl Fn(&str) -> Option<T>) -
     }
 }
 
-/// `C = A · B` for row-major `A` (m x k) and `B` (k x n) with the `gemm` crate, one thread.
-fn gemm_crate(a: &[f32], b: &[f32], c: &mut [f32], m: usize, k: usize, n: usize) {
+/// Our kernels' tasks on the current rayon pool (as the engine runs them).
+struct PoolTasks;
+
+impl TaskRunner for PoolTasks {
+    fn threads(&self) -> usize {
+        rayon::current_num_threads()
+    }
+
+    fn run(&self, tasks: usize, task: &(dyn Fn(usize) + Sync)) {
+        (0..tasks).into_par_iter().with_max_len(1).for_each(task);
+    }
+}
+
+/// One thread count of the sweep: a rayon pool of that size (none for 1 thread).
+struct Threads {
+    count: usize,
+    pool: Option<rayon::ThreadPool>,
+}
+
+impl Threads {
+    fn new(count: usize) -> Threads {
+        let pool = (count > 1).then(|| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(count)
+                .build()
+                .expect("bench thread pool")
+        });
+        Threads { count, pool }
+    }
+
+    /// Runs `f` on the pool's threads (or the calling thread for 1).
+    fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        match &self.pool {
+            Some(pool) => pool.install(f),
+            None => f(),
+        }
+    }
+
+    /// Our product on these threads.
+    fn ours(&self, kernels: &Kernels, a: &[f32], m: usize, w: &PackedWeights, c: &mut [f32]) {
+        if self.count == 1 {
+            kernels.gemm(a, m, w, Epilogue::None, c)
+        } else {
+            kernels.gemm_parallel(a, m, w, Epilogue::None, c, &PoolTasks)
+        }
+    }
+
+    /// The `gemm` crate's setting for these threads.
+    fn parallelism(&self) -> gemm::Parallelism {
+        if self.count == 1 {
+            gemm::Parallelism::None
+        } else {
+            gemm::Parallelism::Rayon(self.count)
+        }
+    }
+}
+
+/// `C = A · B` for row-major `A` (m x k) and `B` (k x n) with the `gemm` crate.
+fn gemm_crate(
+    a: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+    (m, k, n): (usize, usize, usize),
+    parallelism: gemm::Parallelism,
+) {
     assert!(a.len() == m * k && b.len() == k * n && c.len() == m * n);
     // SAFETY: the strides describe row-major m x k, k x n and m x n matrices, whose lengths were
     // just checked; `read_dst` is false, so `c`'s old contents are never read.
@@ -65,7 +132,7 @@ fn gemm_crate(a: &[f32], b: &[f32], c: &mut [f32], m: usize, k: usize, n: usize)
             false,
             false,
             false,
-            gemm::Parallelism::None,
+            parallelism,
         )
     }
 }
@@ -78,7 +145,7 @@ fn our_paths() -> Vec<&'static Kernels> {
         .collect();
     let names: Vec<String> = ours.iter().map(|k| k.name()).collect();
     eprintln!(
-        "gemm bench: ours on [{}] vs gemm crate (x86-v4), 1 thread; detected path: {}",
+        "gemm bench: ours on [{}] vs gemm crate (x86-v4); detected path: {}",
         names.join(", "),
         Kernels::detect()
             .map(|k| k.name())
@@ -87,15 +154,23 @@ fn our_paths() -> Vec<&'static Kernels> {
     ours
 }
 
-/// The (k, n) shapes and row counts to run.
-fn sweep() -> (Vec<(usize, usize)>, Vec<usize>) {
+/// The (k, n) shapes, row counts and thread counts to run.
+fn sweep() -> (Vec<(usize, usize)>, Vec<usize>, Vec<Threads>) {
     let parse_shape = |s: &str| {
         let (k, n) = s.split_once('x')?;
         Some((k.parse().ok()?, n.parse().ok()?))
     };
     let shapes = env_list("GEMM_BENCH_SHAPES", &SHAPES, parse_shape);
     let rows = env_list("GEMM_BENCH_M", &ROWS, |s| s.parse().ok());
-    (shapes, rows)
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let mut all = vec![1, cores];
+    all.dedup();
+    let threads = env_list("GEMM_BENCH_THREADS", &all, |s| s.parse().ok())
+        .into_iter()
+        .filter(|&t| t > 0)
+        .map(Threads::new)
+        .collect();
+    (shapes, rows, threads)
 }
 
 /// `weight` (n x k) transposed to k x n, the layout handed to the `gemm` crate.
@@ -124,53 +199,79 @@ fn best_gflops(flops: f64, mut f: impl FnMut()) -> f64 {
 /// The interleaved ratio table (see the module docs).
 fn ratio_table() {
     let ours = our_paths();
-    let (shapes, rows) = sweep();
+    let (shapes, rows, threads) = sweep();
     let rounds: usize = std::env::var("GEMM_BENCH_ROUNDS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(5)
         .max(1);
-    let mut header = format!("{:>5} {:>5} {:>5}", "k", "n", "m");
+    let mut header = format!("{:>5} {:>5} {:>5} {:>3}", "k", "n", "m", "thr");
     for kernels in &ours {
         header += &format!(" {:>17}", format!("{} best/med", kernels.isa().name()));
     }
-    println!("GFLOP/s, 1 thread, best and median of {rounds} interleaved rounds");
-    println!("{header} {:>17} {:>11}", "gemm best/med", "ours/gemm");
+    println!("GFLOP/s, best and median of {rounds} interleaved rounds; ratios of the best rounds");
+    println!(
+        "{header} {:>17} {:>11} {:>11}",
+        "gemm best/med", "ours/gemm", "ours/1-thr"
+    );
     for (k, n) in shapes {
         let (weight_t, packed) = prepare_weights(&ours, k, n);
         for &m in &rows {
             let a = common::values(m * k, 2, 1.0);
             let mut out = vec![0.0f32; m * n];
             let flops = (2 * m * n * k) as f64;
-            let mut results = vec![Vec::new(); ours.len() + 1];
+            // results[thread count][implementation, the gemm crate last][round]
+            let mut results = vec![vec![Vec::new(); ours.len() + 1]; threads.len()];
             for _ in 0..rounds {
-                for (i, (kernels, packed)) in ours.iter().zip(&packed).enumerate() {
-                    results[i].push(best_gflops(flops, || {
-                        kernels.gemm(black_box(&a), m, packed, Epilogue::None, &mut out)
-                    }));
+                for (t, threads) in threads.iter().enumerate() {
+                    for (i, (kernels, packed)) in ours.iter().zip(&packed).enumerate() {
+                        let gflops = threads.install(|| {
+                            best_gflops(flops, || {
+                                threads.ours(kernels, black_box(&a), m, packed, &mut out)
+                            })
+                        });
+                        results[t][i].push(gflops);
+                    }
+                    let gflops = threads.install(|| {
+                        best_gflops(flops, || {
+                            let shape = (m, k, n);
+                            gemm_crate(black_box(&a), &weight_t, &mut out, shape, threads.parallelism())
+                        })
+                    });
+                    results[t][ours.len()].push(gflops);
                 }
-                results[ours.len()].push(best_gflops(flops, || {
-                    gemm_crate(black_box(&a), &weight_t, &mut out, m, k, n)
-                }));
             }
-            // (best, median) per implementation, the gemm crate last.
-            let stats: Vec<(f64, f64)> = results
+            // (best, median) per thread count and implementation.
+            let stats: Vec<Vec<(f64, f64)>> = results
                 .iter_mut()
-                .map(|r| {
-                    r.sort_by(f64::total_cmp);
-                    (r[r.len() - 1], r[r.len() / 2])
+                .map(|per_impl| {
+                    per_impl
+                        .iter_mut()
+                        .map(|r| {
+                            r.sort_by(f64::total_cmp);
+                            (r[r.len() - 1], r[r.len() / 2])
+                        })
+                        .collect()
                 })
                 .collect();
-            let mut line = format!("{k:>5} {n:>5} {m:>5}");
-            for (best, median) in &stats {
-                line += &format!(" {:>17}", format!("{best:.1}/{median:.1}"));
+            for (t, threads) in threads.iter().enumerate() {
+                let mut line = format!("{k:>5} {n:>5} {m:>5} {:>3}", threads.count);
+                for (best, median) in &stats[t] {
+                    line += &format!(" {:>17}", format!("{best:.1}/{median:.1}"));
+                }
+                let gemm_best = stats[t][ours.len()].0;
+                let vs_gemm: Vec<String> = stats[t][..ours.len()]
+                    .iter()
+                    .map(|(best, _)| format!("{:.2}", best / gemm_best))
+                    .collect();
+                // Scaling against the first thread count of the sweep (1 by default).
+                let vs_first: Vec<String> = stats[t][..ours.len()]
+                    .iter()
+                    .zip(&stats[0])
+                    .map(|((best, _), (first, _))| format!("{:.2}", best / first))
+                    .collect();
+                println!("{line} {:>11} {:>11}", vs_gemm.join("/"), vs_first.join("/"));
             }
-            let gemm_best = stats[ours.len()].0;
-            let ratios: Vec<String> = stats[..ours.len()]
-                .iter()
-                .map(|(best, _)| format!("{:.2}", best / gemm_best))
-                .collect();
-            println!("{line} {:>11}", ratios.join("/"));
         }
     }
 }
@@ -191,7 +292,7 @@ fn prepare_weights(
 
 fn gemm_shapes(c: &mut Criterion) {
     let ours = our_paths();
-    let (shapes, rows) = sweep();
+    let (shapes, rows, threads) = sweep();
     for (k, n) in shapes {
         let mut group = c.benchmark_group(format!("gemm_k{k}_n{n}"));
         group
@@ -203,14 +304,25 @@ fn gemm_shapes(c: &mut Criterion) {
             let a = common::values(m * k, 2, 1.0);
             let mut out = vec![0.0f32; m * n];
             group.throughput(Throughput::Elements((2 * m * n * k) as u64));
-            for (kernels, packed) in ours.iter().zip(&packed) {
-                group.bench_function(BenchmarkId::new(kernels.isa().name(), m), |b| {
-                    b.iter(|| kernels.gemm(black_box(&a), m, packed, Epilogue::None, &mut out))
+            for threads in &threads {
+                let t = threads.count;
+                for (kernels, packed) in ours.iter().zip(&packed) {
+                    let id = BenchmarkId::new(format!("{}/{t}t", kernels.isa().name()), m);
+                    group.bench_function(id, |b| {
+                        threads.install(|| {
+                            b.iter(|| threads.ours(kernels, black_box(&a), m, packed, &mut out))
+                        })
+                    });
+                }
+                group.bench_function(BenchmarkId::new(format!("gemm-crate/{t}t"), m), |b| {
+                    threads.install(|| {
+                        b.iter(|| {
+                            let shape = (m, k, n);
+                            gemm_crate(black_box(&a), &weight_t, &mut out, shape, threads.parallelism())
+                        })
+                    })
                 });
             }
-            group.bench_function(BenchmarkId::new("gemm-crate", m), |b| {
-                b.iter(|| gemm_crate(black_box(&a), &weight_t, &mut out, m, k, n))
-            });
         }
         group.finish();
     }

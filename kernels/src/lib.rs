@@ -17,11 +17,14 @@ pub mod dispatch;
 pub mod gemm;
 pub mod mapped_file;
 pub mod norm;
+pub mod parallel;
 pub mod pool;
 mod simd;
 pub mod softmax;
+mod workspace;
 
 #[cfg(target_arch = "x86_64")]
 pub use dispatch::{Avx2Fma, Avx512};
 pub use dispatch::{Isa, IsaError, Kernels};
 pub use gemm::{Epilogue, PackedWeights};
+pub use parallel::{Sequential, TaskRunner};

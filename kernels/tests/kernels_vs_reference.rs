@@ -2,7 +2,9 @@
 //! not tile multiples. A new ISA path gets the whole suite by appearing in `Kernels::available()`.
 
 use minilm_kernels::activation::{erf_reference, erfc_reference, gelu_reference};
-use minilm_kernels::{Epilogue, Kernels};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use minilm_kernels::{Epilogue, Kernels, TaskRunner};
 
 /// Sizes that straddle every plausible tile and vector width.
 const SIZES: [usize; 9] = [1, 2, 7, 16, 31, 33, 64, 255, 257];
@@ -181,6 +183,83 @@ fn gemm_rows_are_bit_identical_alone_or_in_a_batch() {
                                 whole[j]
                             );
                         }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A runner with real threads (one scoped thread per task), counting the tasks it was given.
+struct ScopedThreads {
+    threads: usize,
+    tasks_seen: AtomicUsize,
+}
+
+impl TaskRunner for ScopedThreads {
+    fn threads(&self) -> usize {
+        self.threads
+    }
+
+    fn run(&self, tasks: usize, task: &(dyn Fn(usize) + Sync)) {
+        self.tasks_seen.fetch_max(tasks, Ordering::Relaxed);
+        std::thread::scope(|scope| {
+            for t in 0..tasks {
+                scope.spawn(move || task(t));
+            }
+        });
+    }
+}
+
+/// Splitting a product across threads (row blocks for many rows, column slices for few) must
+/// give exactly the single-thread result, for every epilogue, thread count and ragged shape.
+#[test]
+fn gemm_parallel_is_bit_identical_to_one_thread() {
+    let mut rng = Rng::new(3);
+    for kernels in paths() {
+        // (m, k, n): few rows (column split, ragged last slice), many rows (row split), and
+        // sizes that are no tile multiple; all large enough to be split.
+        for &(m, k, n) in &[
+            (1, 1000, 1157),
+            (7, 384, 1152),
+            (13, 1536, 384),
+            (33, 257, 255),
+            (65, 384, 384),
+            (257, 384, 1157),
+        ] {
+            let a = rng.vec(m * k, 1.0);
+            let w = rng.vec(n * k, 0.1);
+            let bias = rng.vec(n, 1.0);
+            let residual = rng.vec(m * n, 1.0);
+            let packed = kernels.pack_weights(&w, n, k);
+            let epilogues = [
+                Epilogue::None,
+                Epilogue::Bias(&bias),
+                Epilogue::BiasGelu(&bias),
+                Epilogue::BiasResidual(&bias),
+            ];
+            for epilogue in epilogues {
+                let mut single = residual.clone();
+                kernels.gemm(&a, m, &packed, epilogue, &mut single);
+                for threads in [2, 3, 8] {
+                    let runner = ScopedThreads {
+                        threads,
+                        tasks_seen: AtomicUsize::new(0),
+                    };
+                    let mut split = residual.clone();
+                    kernels.gemm_parallel(&a, m, &packed, epilogue, &mut split, &runner);
+                    let what = format!(
+                        "{} {epilogue:?}: m={m} k={k} n={n}, {threads} threads",
+                        kernels.name()
+                    );
+                    assert!(
+                        runner.tasks_seen.load(Ordering::Relaxed) > 1,
+                        "{what}: the product was not split"
+                    );
+                    if let Some(j) =
+                        (0..split.len()).find(|&j| split[j].to_bits() != single[j].to_bits())
+                    {
+                        panic!("{what}: element {j}: {} vs {}", split[j], single[j]);
                     }
                 }
             }

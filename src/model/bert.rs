@@ -12,8 +12,9 @@ use rayon::prelude::*;
 use crate::config::BertConfig;
 use crate::error::Result;
 use crate::weights::Tensors;
+use super::pool_tasks::PoolTasks;
 
-/// Rows of a dense product one task handles when a batch is split across threads.
+/// Rows of an element-wise pass (LayerNorm) one task handles when a batch is split across threads.
 const MIN_ROWS_PER_TASK: usize = 16;
 
 /// Token rows of several sequences, stacked.
@@ -205,20 +206,11 @@ impl Bert {
         out
     }
 
-    /// `out = epilogue(input · Wᵀ)`, rows split across the pool's threads.
+    /// `out = epilogue(input · Wᵀ)` on the pool's threads (the kernels choose the split).
     fn dense(&self, input: &[f32], linear: &Linear, epilogue: Epilogue<'_>, out: &mut [f32]) {
-        let (n, k) = (linear.weight.n(), linear.weight.k());
-        let rows = input.len() / k;
-        let rows_per_task = rows
-            .div_ceil(rayon::current_num_threads())
-            .max(MIN_ROWS_PER_TASK);
-        input
-            .par_chunks(rows_per_task * k)
-            .zip(out.par_chunks_mut(rows_per_task * n))
-            .for_each(|(a, c)| {
-                self.kernels
-                    .gemm(a, a.len() / k, &linear.weight, epilogue, c)
-            });
+        let rows = input.len() / linear.weight.k();
+        self.kernels
+            .gemm_parallel(input, rows, &linear.weight, epilogue, out, &PoolTasks);
     }
 
     fn layernorm(&self, x: &mut [f32], norm: &LayerNorm, eps: f32) {

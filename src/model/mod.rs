@@ -1,3 +1,4 @@
 //! Model forward passes.
 
 pub(crate) mod bert;
+mod pool_tasks;

@@ -10,7 +10,7 @@
 use std::arch::x86_64::*;
 
 use super::blocked::{self, Finish, GroupJob, Microkernels, Store, A_CHUNK};
-use super::{Epilogue, PackedWeights};
+use super::{Epilogue, Output, PackedWeights};
 use crate::simd::avx2::Avx2F32;
 use crate::Isa;
 
@@ -20,22 +20,32 @@ pub(crate) fn pack_weights(weight: &[f32], n: usize, k: usize) -> PackedWeights 
     super::pack_panels(weight, n, k, PANEL, Isa::Avx2)
 }
 
-pub(crate) fn gemm(a: &[f32], m: usize, w: &PackedWeights, epilogue: Epilogue<'_>, c: &mut [f32]) {
+/// # Safety
+/// The [`super::Output`] contract: `c` reaches `m` rows of `w.n` floats, and nothing else reads
+/// or writes the columns `cols` of them during the call.
+pub(crate) unsafe fn gemm(
+    a: &[f32],
+    m: usize,
+    w: &PackedWeights,
+    epilogue: Epilogue<'_>,
+    out: Output,
+) {
     #[target_feature(enable = "avx2,fma")]
     unsafe fn with_features(
         a: &[f32],
         m: usize,
         w: &PackedWeights,
         epilogue: Epilogue<'_>,
-        c: &mut [f32],
+        out: Output,
     ) {
         // SAFETY: the features are enabled on this function (below); `w` was packed by this
-        // path's `pack_weights` (the public wrapper checks `w.isa`), so in 8-wide panels.
-        unsafe { blocked::gemm::<Avx2Tiles>(a, m, w, epilogue, c) }
+        // path's `pack_weights` (the public wrapper checks `w.isa`), so in 8-wide panels; the
+        // caller keeps the output contract.
+        unsafe { blocked::gemm::<Avx2Tiles>(a, m, w, epilogue, out) }
     }
     // SAFETY: this entry point is reachable only through the AVX2 kernel table, which the
     // dispatch hands out only after `Avx2Fma::detect()` found AVX2 and FMA on the CPU.
-    unsafe { with_features(a, m, w, epilogue, c) }
+    unsafe { with_features(a, m, w, epilogue, out) }
 }
 
 struct Avx2Tiles;

@@ -12,7 +12,7 @@
 use std::arch::x86_64::*;
 
 use super::blocked::{self, Finish, GroupJob, Microkernels, Store, A_CHUNK};
-use super::{Epilogue, PackedWeights};
+use super::{Epilogue, Output, PackedWeights};
 use crate::simd::avx512::Avx512F32;
 use crate::Isa;
 
@@ -22,22 +22,32 @@ pub(crate) fn pack_weights(weight: &[f32], n: usize, k: usize) -> PackedWeights 
     super::pack_panels(weight, n, k, PANEL, Isa::Avx512)
 }
 
-pub(crate) fn gemm(a: &[f32], m: usize, w: &PackedWeights, epilogue: Epilogue<'_>, c: &mut [f32]) {
+/// # Safety
+/// The [`super::Output`] contract: `c` reaches `m` rows of `w.n` floats, and nothing else reads
+/// or writes the columns `cols` of them during the call.
+pub(crate) unsafe fn gemm(
+    a: &[f32],
+    m: usize,
+    w: &PackedWeights,
+    epilogue: Epilogue<'_>,
+    out: Output,
+) {
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
     unsafe fn with_features(
         a: &[f32],
         m: usize,
         w: &PackedWeights,
         epilogue: Epilogue<'_>,
-        c: &mut [f32],
+        out: Output,
     ) {
         // SAFETY: the features are enabled on this function (below); `w` was packed by this
-        // path's `pack_weights` (the public wrapper checks `w.isa`), so in 16-wide panels.
-        unsafe { blocked::gemm::<Avx512Tiles>(a, m, w, epilogue, c) }
+        // path's `pack_weights` (the public wrapper checks `w.isa`), so in 16-wide panels; the
+        // caller keeps the output contract.
+        unsafe { blocked::gemm::<Avx512Tiles>(a, m, w, epilogue, out) }
     }
     // SAFETY: this entry point is reachable only through the AVX-512 kernel table, which the
     // dispatch hands out only after `Avx512::detect()` found these features on the CPU.
-    unsafe { with_features(a, m, w, epilogue, c) }
+    unsafe { with_features(a, m, w, epilogue, out) }
 }
 
 struct Avx512Tiles;

@@ -20,7 +20,8 @@
 //! starting from zero, whatever tile or block computes it (partial sums cross the `k` blocks
 //! exactly, as f32 in the scratch buffer): a row's result is bit-identical alone or in a batch.
 
-use super::{AlignedF32, Epilogue, PackedWeights};
+use super::{Epilogue, Output, PackedWeights};
+use crate::workspace::Workspace;
 
 /// What a tile does with its finished sums (the epilogue, without its slice).
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -139,27 +140,30 @@ fn pack_rows(a: &[f32], rows: usize, k: usize, out: &mut [f32]) {
     }
 }
 
-/// `C = epilogue(A · Wᵀ)`, blocked; lengths were checked by the public wrapper.
+/// The columns `out.cols` of `C = epilogue(A · Wᵀ)`, blocked; lengths were checked by the public
+/// wrapper, and `out.cols` starts on a panel boundary.
 ///
 /// # Safety
-/// The CPU must have `K`'s ISA, and `w` must be packed in `K::PANEL`-wide panels
-/// ([`super::pack_panels`]).
+/// The CPU must have `K`'s ISA, `w` must be packed in `K::PANEL`-wide panels
+/// ([`super::pack_panels`]), and the caller keeps the [`Output`] contract.
 #[inline(always)]
 pub(crate) unsafe fn gemm<K: Microkernels>(
     a: &[f32],
     m: usize,
     w: &PackedWeights,
     epilogue: Epilogue<'_>,
-    c: &mut [f32],
+    out: Output,
 ) {
     let (n, k) = (w.n, w.k);
     debug_assert_eq!(a.len(), m * k);
-    debug_assert_eq!(c.len(), m * n);
     debug_assert_eq!(w.data.len(), n.div_ceil(K::PANEL) * k * K::PANEL);
-    if m == 0 || n == 0 {
+    debug_assert!(out.cols.start % K::PANEL == 0 && out.cols.end <= n);
+    if m == 0 || out.cols.is_empty() {
         return;
     }
-    let panels = n.div_ceil(K::PANEL);
+    // The panels this call covers.
+    let (panel_begin, panel_end) = (out.cols.start / K::PANEL, out.cols.end.div_ceil(K::PANEL));
+    let panels = panel_end - panel_begin;
     let panel_stride = k * K::PANEL;
     let padded_k = k.div_ceil(A_CHUNK) * A_CHUNK;
 
@@ -191,12 +195,16 @@ pub(crate) unsafe fn gemm<K: Microkernels>(
     };
     let block_panels = panels.div_ceil(panel_blocks);
 
-    let mut scratch = if k_blocks > 1 {
-        AlignedF32::zeroed(max_rows * block_panels * K::PANEL)
+    // Partial sums (only with several k blocks), then the packed rows of A, from this thread's
+    // reusable workspace; the scratch length is a whole number of cache lines, so both start on
+    // a line.
+    let scratch_len = if k_blocks > 1 {
+        (max_rows * block_panels * K::PANEL).next_multiple_of(16)
     } else {
-        AlignedF32::default()
+        0
     };
-    let mut packed_a = AlignedF32::zeroed(groups_per_block * max_rows * padded_k);
+    let mut workspace = Workspace::take(scratch_len + groups_per_block * max_rows * padded_k);
+    let (scratch, packed_a) = workspace.split_at_mut(scratch_len);
     let finish = match epilogue {
         Epilogue::None => Finish::Plain,
         Epilogue::Bias(_) => Finish::Bias,
@@ -204,7 +212,7 @@ pub(crate) unsafe fn gemm<K: Microkernels>(
         Epilogue::BiasResidual(_) => Finish::BiasResidual,
     };
     let bias = epilogue.bias().map_or(std::ptr::null(), <[f32]>::as_ptr);
-    let (c, wdata, scratch) = (c.as_mut_ptr(), w.data.as_ptr(), scratch.as_mut_ptr());
+    let (c, wdata, scratch) = (out.c, w.data.as_ptr(), scratch.as_mut_ptr());
 
     for first_group in (0..group_count).step_by(groups_per_block) {
         let row_block = first_group..(first_group + groups_per_block).min(group_count);
@@ -217,18 +225,19 @@ pub(crate) unsafe fn gemm<K: Microkernels>(
             pack_rows(&a[row0 * k..(row0 + rows) * k], rows, k, out);
         }
         let packed = packed_a.as_ptr();
-        for first_panel in (0..panels).step_by(block_panels) {
-            let block_len = block_panels.min(panels - first_panel);
+        for first_panel in (panel_begin..panel_end).step_by(block_panels) {
+            let block_len = block_panels.min(panel_end - first_panel);
             let col0 = first_panel * K::PANEL;
-            let cols = (block_len * K::PANEL).min(n - col0);
+            let cols = (block_len * K::PANEL).min(out.cols.end - col0);
             for (row0, rows) in row_block.clone().map(group) {
                 for kb in 0..k_blocks {
                     let pc = kb * kc;
                     let last = kb + 1 == k_blocks;
                     // SAFETY: row0 + rows <= m, pc <= k (a multiple of 16 below padded_k),
-                    // col0 < n, first_panel < panels, so every offset stays inside its buffer
-                    // (or one past its end when a length is 0), and the job's ranges follow
-                    // from the lengths checked by the caller and the packing above.
+                    // col0 < cols.end <= n, first_panel < n / PANEL, so every offset stays
+                    // inside its buffer (or one past its end when a length is 0), and the job's
+                    // ranges follow from the lengths checked by the caller, the output contract
+                    // and the packing above.
                     let job = unsafe {
                         GroupJob {
                             rows,

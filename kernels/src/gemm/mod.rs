@@ -13,11 +13,12 @@ pub(crate) mod avx2;
 pub(crate) mod avx512;
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod blocked;
+mod split;
 pub(crate) mod scalar;
 
-use std::ops::{Deref, DerefMut};
+use std::ops::{Deref, DerefMut, Range};
 
-use crate::{Isa, Kernels};
+use crate::{Isa, Kernels, TaskRunner};
 
 /// What happens to each output element after the dot product `acc = A[i,:] · W[j,:]`.
 #[derive(Clone, Copy, Debug)]
@@ -41,12 +42,27 @@ impl Epilogue<'_> {
     }
 }
 
+/// Where an internal GEMM entry writes: `c` is `C[0, 0]` of an `m x n` row-major output (`n`
+/// the weight's output features), and the call writes only the columns `cols` of each row.
+///
+/// The contract every entry's caller keeps: `c` is valid for reads and writes of `m * n`
+/// floats, and nothing else reads or writes the columns `cols` of those rows during the call
+/// (other columns may be written concurrently: that is how a product is split across threads).
+/// `cols.start` is a multiple of [`PackedWeights::panel_width`] and `cols.end <= n`.
+#[derive(Clone)]
+pub(crate) struct Output {
+    pub c: *mut f32,
+    pub cols: Range<usize>,
+}
+
 /// Weights packed for one kernel path. Build with [`Kernels::pack_weights`].
 #[derive(Clone)]
 pub struct PackedWeights {
     pub(crate) isa: Isa,
     pub(crate) n: usize,
     pub(crate) k: usize,
+    /// Output columns per panel of `data` (1 when unpacked, as on the scalar path).
+    pub(crate) panel: usize,
     pub(crate) data: AlignedF32,
 }
 
@@ -64,6 +80,11 @@ impl PackedWeights {
     /// The path the weights were packed for.
     pub fn isa(&self) -> Isa {
         self.isa
+    }
+
+    /// Output columns per packed panel: a column split of the product starts on a multiple.
+    pub(crate) fn panel_width(&self) -> usize {
+        self.panel
     }
 }
 
@@ -146,7 +167,13 @@ pub(crate) fn pack_panels(
             panel[p * width + j % width] = value;
         }
     }
-    PackedWeights { isa, n, k, data }
+    PackedWeights {
+        isa,
+        n,
+        k,
+        panel: width,
+        data,
+    }
 }
 
 impl Kernels {
@@ -159,7 +186,8 @@ impl Kernels {
         (self.pack_weights)(weight, n, k)
     }
 
-    /// `C = epilogue(A · Wᵀ)` for `A` of `m x k` rows and `C` of `m x n`, both row-major.
+    /// `C = epilogue(A · Wᵀ)` for `A` of `m x k` rows and `C` of `m x n`, both row-major, on the
+    /// calling thread.
     ///
     /// # Panics
     /// If a slice length disagrees with `m`, `k`, `n`, or the weights were packed for another path.
@@ -171,6 +199,46 @@ impl Kernels {
         epilogue: Epilogue<'_>,
         c: &mut [f32],
     ) {
+        self.check_gemm(a, m, w, &epilogue, c);
+        let out = Output {
+            c: c.as_mut_ptr(),
+            cols: 0..w.n,
+        };
+        // SAFETY: `c` is exactly `m x n` (checked) and borrowed mutably for the call, so the
+        // entry has all of it to itself.
+        unsafe { (self.gemm)(a, m, w, epilogue, out) }
+    }
+
+    /// [`Kernels::gemm`] spread over the threads of `runner`: row blocks when `m` is large,
+    /// slices of the weight columns when it is small (each thread then streams only its share
+    /// of the weights, the latency case), and one thread when the product is too small to
+    /// repay a hand-off. The split never changes a result: every element is computed by the
+    /// same chain of operations as in [`Kernels::gemm`], so the output is bit-identical for
+    /// any thread count.
+    ///
+    /// # Panics
+    /// As [`Kernels::gemm`].
+    pub fn gemm_parallel(
+        &self,
+        a: &[f32],
+        m: usize,
+        w: &PackedWeights,
+        epilogue: Epilogue<'_>,
+        c: &mut [f32],
+        runner: &dyn TaskRunner,
+    ) {
+        self.check_gemm(a, m, w, &epilogue, c);
+        split::run(self.gemm, a, m, w, epilogue, c, runner);
+    }
+
+    fn check_gemm(
+        &self,
+        a: &[f32],
+        m: usize,
+        w: &PackedWeights,
+        epilogue: &Epilogue<'_>,
+        c: &[f32],
+    ) {
         assert_eq!(
             w.isa, self.isa,
             "gemm: weights packed for another kernel path"
@@ -180,6 +248,5 @@ impl Kernels {
         if let Some(bias) = epilogue.bias() {
             assert_eq!(bias.len(), w.n, "gemm: bias length is not n");
         }
-        (self.gemm)(a, m, w, epilogue, c)
     }
 }

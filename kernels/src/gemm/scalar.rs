@@ -3,7 +3,7 @@
 //! Weights stay in their `n x k` row-major order, so each output is one contiguous dot product.
 //! Blocks of weight rows are reused across all rows of `A` while they sit in cache.
 
-use super::{AlignedF32, Epilogue, PackedWeights};
+use super::{AlignedF32, Epilogue, Output, PackedWeights};
 use crate::activation::scalar::gelu_one;
 use crate::Isa;
 
@@ -15,27 +15,36 @@ pub(crate) fn pack_weights(weight: &[f32], n: usize, k: usize) -> PackedWeights 
         isa: Isa::Scalar,
         n,
         k,
+        panel: 1,
         data: AlignedF32::from_slice(weight),
     }
 }
 
-pub(crate) fn gemm(a: &[f32], m: usize, w: &PackedWeights, epilogue: Epilogue<'_>, c: &mut [f32]) {
+/// # Safety
+/// The [`Output`] contract: `out.c` reaches `m` rows of `w.n` floats, and nothing else reads or
+/// writes the columns `out.cols` of them during the call.
+pub(crate) unsafe fn gemm(
+    a: &[f32],
+    m: usize,
+    w: &PackedWeights,
+    epilogue: Epilogue<'_>,
+    out: Output,
+) {
     let (n, k) = (w.n, w.k);
-    if m == 0 || n == 0 {
-        return;
-    }
-    for j0 in (0..n).step_by(WEIGHT_ROWS_PER_BLOCK) {
-        let j1 = (j0 + WEIGHT_ROWS_PER_BLOCK).min(n);
+    for j0 in out.cols.clone().step_by(WEIGHT_ROWS_PER_BLOCK) {
+        let j1 = (j0 + WEIGHT_ROWS_PER_BLOCK).min(out.cols.end);
         for i in 0..m {
             let a_row = &a[i * k..(i + 1) * k];
-            let c_row = &mut c[i * n..(i + 1) * n];
             for j in j0..j1 {
                 let acc = dot(a_row, &w.data[j * k..(j + 1) * k]);
-                c_row[j] = match epilogue {
+                // SAFETY: i < m and j < cols.end <= n, inside the `m x n` output the caller
+                // guarantees, in a column no one else touches during the call.
+                let c = unsafe { &mut *out.c.add(i * n + j) };
+                *c = match epilogue {
                     Epilogue::None => acc,
                     Epilogue::Bias(bias) => acc + bias[j],
                     Epilogue::BiasGelu(bias) => gelu_one(acc + bias[j]),
-                    Epilogue::BiasResidual(bias) => c_row[j] + (acc + bias[j]),
+                    Epilogue::BiasResidual(bias) => *c + (acc + bias[j]),
                 };
             }
         }
