@@ -17,10 +17,13 @@
 //! `GEMM_BENCH_THREADS=1,2` narrow the sweep (threads default to 1 and all cores).
 //!
 //! `GEMM_BENCH_TABLE=1 cargo bench --bench gemm` prints a ratio table instead of running
-//! criterion: for each shape, several rounds that time every implementation back to back (the
-//! fastest of repeated calls over ~60 ms each), then the best and median round in GFLOP/s and the
-//! ratio ours/`gemm` of the best rounds. On a shared machine whose speed drifts over seconds,
-//! interleaving is what keeps the comparison fair; `GEMM_BENCH_ROUNDS` sets the rounds (5).
+//! criterion. For each shape and `m` it runs rounds for `GEMM_BENCH_SECONDS` (1.5 s): a round
+//! times a short burst of every implementation on every thread count back to back (the fastest
+//! of 4 calls after an untimed one), so the implementations of one round see the same machine
+//! speed. It prints the best and median burst in GFLOP/s, and the *median over rounds of the
+//! per-round ratio* ours/`gemm` (speed) and ours at `t` threads / ours at the first thread
+//! count. On a shared host whose speed drifts over seconds, pairing within a round is what makes
+//! the ratios repeatable; best-of-run figures alone are not.
 
 mod common;
 
@@ -184,93 +187,100 @@ fn transposed(weight: &[f32], n: usize, k: usize) -> Vec<f32> {
     out
 }
 
-/// GFLOP/s of the fastest of repeated calls of `f` over about 60 ms.
-fn best_gflops(flops: f64, mut f: impl FnMut()) -> f64 {
+/// Seconds of the fastest of a short burst of calls of `f` (one untimed call first, so a burst
+/// starts with its own data in cache).
+fn burst(mut f: impl FnMut()) -> f64 {
     f();
-    let (start, mut best) = (Instant::now(), f64::MAX);
-    while start.elapsed() < Duration::from_millis(60) {
-        let t = Instant::now();
-        f();
-        best = best.min(t.elapsed().as_secs_f64());
-    }
-    flops / best / 1e9
+    (0..BURST_CALLS)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64()
+        })
+        .fold(f64::MAX, f64::min)
 }
 
-/// The interleaved ratio table (see the module docs).
+/// Timed calls per burst.
+const BURST_CALLS: usize = 4;
+
+/// The median of `values` (sorted in place).
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// The paired ratio table (see the module docs).
 fn ratio_table() {
     let ours = our_paths();
     let (shapes, rows, threads) = sweep();
-    let rounds: usize = std::env::var("GEMM_BENCH_ROUNDS")
+    let seconds: f64 = std::env::var("GEMM_BENCH_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(5)
-        .max(1);
+        .unwrap_or(1.5);
     let mut header = format!("{:>5} {:>5} {:>5} {:>3}", "k", "n", "m", "thr");
     for kernels in &ours {
-        header += &format!(" {:>17}", format!("{} best/med", kernels.isa().name()));
+        header += &format!(" {:>15}", format!("{} best/med", kernels.isa().name()));
     }
-    println!("GFLOP/s, best and median of {rounds} interleaved rounds; ratios of the best rounds");
     println!(
-        "{header} {:>17} {:>11} {:>11}",
+        "GFLOP/s (best and median burst); ratios are medians over rounds of the per-round \
+         ratio, each round timing every implementation back to back ({seconds} s per row)"
+    );
+    println!(
+        "{header} {:>15} {:>11} {:>11}",
         "gemm best/med", "ours/gemm", "ours/1-thr"
     );
+    let impls = ours.len() + 1;
     for (k, n) in shapes {
         let (weight_t, packed) = prepare_weights(&ours, k, n);
         for &m in &rows {
             let a = common::values(m * k, 2, 1.0);
             let mut out = vec![0.0f32; m * n];
             let flops = (2 * m * n * k) as f64;
-            // results[thread count][implementation, the gemm crate last][round]
-            let mut results = vec![vec![Vec::new(); ours.len() + 1]; threads.len()];
-            for _ in 0..rounds {
-                for (t, threads) in threads.iter().enumerate() {
-                    for (i, (kernels, packed)) in ours.iter().zip(&packed).enumerate() {
-                        let gflops = threads.install(|| {
-                            best_gflops(flops, || {
-                                threads.ours(kernels, black_box(&a), m, packed, &mut out)
-                            })
-                        });
-                        results[t][i].push(gflops);
-                    }
-                    let gflops = threads.install(|| {
-                        best_gflops(flops, || {
-                            let shape = (m, k, n);
-                            gemm_crate(black_box(&a), &weight_t, &mut out, shape, threads.parallelism())
+            // secs[round][thread count][implementation, the gemm crate last]
+            let mut secs: Vec<Vec<Vec<f64>>> = Vec::new();
+            let start = Instant::now();
+            while secs.len() < 3 || (start.elapsed().as_secs_f64() < seconds && secs.len() < 500) {
+                let round = threads
+                    .iter()
+                    .map(|threads| {
+                        threads.install(|| {
+                            let mut times: Vec<f64> = ours
+                                .iter()
+                                .zip(&packed)
+                                .map(|(kernels, packed)| {
+                                    burst(|| threads.ours(kernels, black_box(&a), m, packed, &mut out))
+                                })
+                                .collect();
+                            times.push(burst(|| {
+                                let shape = (m, k, n);
+                                gemm_crate(black_box(&a), &weight_t, &mut out, shape, threads.parallelism())
+                            }));
+                            times
                         })
-                    });
-                    results[t][ours.len()].push(gflops);
-                }
+                    })
+                    .collect();
+                secs.push(round);
             }
-            // (best, median) per thread count and implementation.
-            let stats: Vec<Vec<(f64, f64)>> = results
-                .iter_mut()
-                .map(|per_impl| {
-                    per_impl
-                        .iter_mut()
-                        .map(|r| {
-                            r.sort_by(f64::total_cmp);
-                            (r[r.len() - 1], r[r.len() / 2])
-                        })
-                        .collect()
-                })
-                .collect();
             for (t, threads) in threads.iter().enumerate() {
                 let mut line = format!("{k:>5} {n:>5} {m:>5} {:>3}", threads.count);
-                for (best, median) in &stats[t] {
-                    line += &format!(" {:>17}", format!("{best:.1}/{median:.1}"));
+                for i in 0..impls {
+                    let mut gflops: Vec<f64> = secs.iter().map(|r| flops / r[t][i] / 1e9).collect();
+                    let med = median(&mut gflops);
+                    line += &format!(" {:>15}", format!("{:.1}/{med:.1}", gflops[gflops.len() - 1]));
                 }
-                let gemm_best = stats[t][ours.len()].0;
-                let vs_gemm: Vec<String> = stats[t][..ours.len()]
-                    .iter()
-                    .map(|(best, _)| format!("{:.2}", best / gemm_best))
-                    .collect();
-                // Scaling against the first thread count of the sweep (1 by default).
-                let vs_first: Vec<String> = stats[t][..ours.len()]
-                    .iter()
-                    .zip(&stats[0])
-                    .map(|((best, _), (first, _))| format!("{:.2}", best / first))
-                    .collect();
-                println!("{line} {:>11} {:>11}", vs_gemm.join("/"), vs_first.join("/"));
+                let ratio = |f: &dyn Fn(&Vec<Vec<f64>>, usize) -> f64| -> String {
+                    (0..ours.len())
+                        .map(|i| {
+                            let mut r: Vec<f64> = secs.iter().map(|round| f(round, i)).collect();
+                            format!("{:.2}", median(&mut r))
+                        })
+                        .collect::<Vec<_>>()
+                        .join("/")
+                };
+                // Speed ratios: time of the other / time of ours.
+                let vs_gemm = ratio(&|round, i| round[t][impls - 1] / round[t][i]);
+                let vs_first = ratio(&|round, i| round[0][i] / round[t][i]);
+                println!("{line} {vs_gemm:>11} {vs_first:>11}");
             }
         }
     }

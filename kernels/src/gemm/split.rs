@@ -16,11 +16,18 @@ use crate::dispatch::GemmFn;
 use crate::TaskRunner;
 
 /// Below this many floating-point operations per task, handing work to another thread costs
-/// more than it saves (a wake-up is several microseconds; 1 MFLOP is about 10 µs on one core).
-const MIN_TASK_FLOPS: usize = 1 << 20;
+/// more than it saves: a hand-off to a rayon worker measured 2-10 µs here, and 256 KFLOP take
+/// 2-5 µs on one core. Small as that is, a product whose weights overflow one core's L2 but fit
+/// in two gains more than the hand-off costs (`kernels/DESIGN.md`).
+const MIN_TASK_FLOPS: usize = 256 << 10;
+
+/// Row-block tasks per thread: more, smaller tasks than threads let a thread that runs faster (a
+/// shared host's cores do not run at one speed) take a larger share. Column slices are one per
+/// thread: each task packs all of `A` again, which only parallel tasks hide.
+const TASKS_PER_THREAD: usize = 3;
 
 /// Row blocks need at least this many rows per task; below it the weights would be streamed
-/// once per thread for little arithmetic, so the columns are split instead.
+/// once per task for little arithmetic, so the columns are split instead.
 const MIN_ROWS_PER_TASK: usize = 32;
 
 /// `C[0, 0]` shared with the tasks, each of which writes only its own rows or columns.
@@ -58,15 +65,16 @@ pub(crate) fn run(
     runner: &dyn TaskRunner,
 ) {
     let (n, k) = (w.n, w.k);
-    let flops = 2 * m * n * k;
-    let tasks = runner.threads().min(flops / MIN_TASK_FLOPS).max(1);
+    let threads = runner.threads();
+    let tasks = (threads * TASKS_PER_THREAD).min(2 * m * n * k / MIN_TASK_FLOPS);
+    let row_tasks = tasks.min(m / MIN_ROWS_PER_TASK);
     let shared = SharedOutput(c.as_mut_ptr());
-    if tasks == 1 {
+    if threads <= 1 || tasks <= 1 {
         // SAFETY: `c` is `m x n` and uniquely borrowed for the call.
         unsafe { gemm(a, m, w, epilogue, Output { c: shared.get(), cols: 0..n }) };
-    } else if m >= MIN_ROWS_PER_TASK * tasks {
-        runner.run(tasks, &|t| {
-            let rows = even_part(m, tasks, t);
+    } else if row_tasks >= threads {
+        runner.run(row_tasks, &|t| {
+            let rows = even_part(m, row_tasks, t);
             let out = Output {
                 // SAFETY: rows.start < m, so the offset stays inside the `m x n` output.
                 c: unsafe { shared.get().add(rows.start * n) },
@@ -79,7 +87,7 @@ pub(crate) fn run(
     } else {
         let width = w.panel_width();
         let panels = n.div_ceil(width);
-        let tasks = tasks.min(panels);
+        let tasks = tasks.min(threads).min(panels);
         runner.run(tasks, &|t| {
             let part = even_part(panels, tasks, t);
             let out = Output {
