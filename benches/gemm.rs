@@ -248,12 +248,20 @@ fn ratio_table() {
                                 .iter()
                                 .zip(&packed)
                                 .map(|(kernels, packed)| {
-                                    burst(|| threads.ours(kernels, black_box(&a), m, packed, &mut out))
+                                    burst(|| {
+                                        threads.ours(kernels, black_box(&a), m, packed, &mut out)
+                                    })
                                 })
                                 .collect();
                             times.push(burst(|| {
                                 let shape = (m, k, n);
-                                gemm_crate(black_box(&a), &weight_t, &mut out, shape, threads.parallelism())
+                                gemm_crate(
+                                    black_box(&a),
+                                    &weight_t,
+                                    &mut out,
+                                    shape,
+                                    threads.parallelism(),
+                                )
                             }));
                             times
                         })
@@ -266,7 +274,10 @@ fn ratio_table() {
                 for i in 0..impls {
                     let mut gflops: Vec<f64> = secs.iter().map(|r| flops / r[t][i] / 1e9).collect();
                     let med = median(&mut gflops);
-                    line += &format!(" {:>15}", format!("{:.1}/{med:.1}", gflops[gflops.len() - 1]));
+                    line += &format!(
+                        " {:>15}",
+                        format!("{:.1}/{med:.1}", gflops[gflops.len() - 1])
+                    );
                 }
                 let ratio = |f: &dyn Fn(&Vec<Vec<f64>>, usize) -> f64| -> String {
                     (0..ours.len())
@@ -328,7 +339,13 @@ fn gemm_shapes(c: &mut Criterion) {
                     threads.install(|| {
                         b.iter(|| {
                             let shape = (m, k, n);
-                            gemm_crate(black_box(&a), &weight_t, &mut out, shape, threads.parallelism())
+                            gemm_crate(
+                                black_box(&a),
+                                &weight_t,
+                                &mut out,
+                                shape,
+                                threads.parallelism(),
+                            )
                         })
                     })
                 });

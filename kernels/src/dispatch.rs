@@ -88,8 +88,7 @@ impl std::error::Error for IsaError {}
 /// A GEMM entry: the columns `Output::cols` of `C = epilogue(A · Wᵀ)`.
 ///
 /// Unsafe to call: the caller keeps the [`gemm::Output`] contract.
-pub(crate) type GemmFn =
-    unsafe fn(&[f32], usize, &gemm::PackedWeights, Epilogue<'_>, gemm::Output);
+pub(crate) type GemmFn = unsafe fn(&[f32], usize, &gemm::PackedWeights, Epilogue<'_>, gemm::Output);
 pub(crate) type RowsFn = fn(&mut [f32], &[f32], &[f32], f32);
 use crate::gemm::Epilogue;
 

@@ -52,7 +52,11 @@ impl Drop for Workspace {
         // thread teardown the slot may be gone; the buffer is then simply freed.
         let _ = SPARE.try_with(|spare| {
             let other = spare.take();
-            spare.set(if other.len() >= buffer.len() { other } else { buffer });
+            spare.set(if other.len() >= buffer.len() {
+                other
+            } else {
+                buffer
+            });
         });
     }
 }

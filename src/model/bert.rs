@@ -9,10 +9,10 @@ use std::ops::Range;
 use minilm_kernels::{Epilogue, Kernels, PackedWeights};
 use rayon::prelude::*;
 
+use super::pool_tasks::PoolTasks;
 use crate::config::BertConfig;
 use crate::error::Result;
 use crate::weights::Tensors;
-use super::pool_tasks::PoolTasks;
 
 /// Rows of an element-wise pass (LayerNorm) one task handles when a batch is split across threads.
 const MIN_ROWS_PER_TASK: usize = 16;

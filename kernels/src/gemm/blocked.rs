@@ -157,7 +157,7 @@ pub(crate) unsafe fn gemm<K: Microkernels>(
     let (n, k) = (w.n, w.k);
     debug_assert_eq!(a.len(), m * k);
     debug_assert_eq!(w.data.len(), n.div_ceil(K::PANEL) * k * K::PANEL);
-    debug_assert!(out.cols.start % K::PANEL == 0 && out.cols.end <= n);
+    debug_assert!(out.cols.start.is_multiple_of(K::PANEL) && out.cols.end <= n);
     if m == 0 || out.cols.is_empty() {
         return;
     }

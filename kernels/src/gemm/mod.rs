@@ -13,8 +13,8 @@ pub(crate) mod avx2;
 pub(crate) mod avx512;
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod blocked;
-mod split;
 pub(crate) mod scalar;
+mod split;
 
 use std::ops::{Deref, DerefMut, Range};
 

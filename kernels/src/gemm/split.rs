@@ -71,7 +71,18 @@ pub(crate) fn run(
     let shared = SharedOutput(c.as_mut_ptr());
     if threads <= 1 || tasks <= 1 {
         // SAFETY: `c` is `m x n` and uniquely borrowed for the call.
-        unsafe { gemm(a, m, w, epilogue, Output { c: shared.get(), cols: 0..n }) };
+        unsafe {
+            gemm(
+                a,
+                m,
+                w,
+                epilogue,
+                Output {
+                    c: shared.get(),
+                    cols: 0..n,
+                },
+            )
+        };
     } else if row_tasks >= threads {
         runner.run(row_tasks, &|t| {
             let rows = even_part(m, row_tasks, t);
@@ -82,7 +93,15 @@ pub(crate) fn run(
             };
             // SAFETY: the task's rows are `rows.len()` rows of `C` that no other task writes,
             // and `run` holds the unique borrow of `C` until every task has returned.
-            unsafe { gemm(&a[rows.start * k..rows.end * k], rows.len(), w, epilogue, out) };
+            unsafe {
+                gemm(
+                    &a[rows.start * k..rows.end * k],
+                    rows.len(),
+                    w,
+                    epilogue,
+                    out,
+                )
+            };
         });
     } else {
         let width = w.panel_width();
