@@ -1,13 +1,14 @@
 //! The public API: load a model once, embed texts many times.
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use minilm_kernels::{Isa, Kernels};
 use rayon::prelude::*;
 
 use crate::config::{BertConfig, Pooling, SentenceConfig};
 use crate::error::{Error, Result};
-use crate::model::bert::{Bert, TokenBatch};
+use crate::model::bert::{Activations, Bert, TokenBatch};
 use crate::pool::pool_sequence;
 use crate::tokenize::{TextTokenizer, Tokens};
 use crate::weights::WeightFile;
@@ -22,6 +23,7 @@ use crate::weights::WeightFile;
 pub struct Options {
     threads: Option<usize>,
     batch_size: usize,
+    batch_tokens: usize,
     max_length: Option<usize>,
     isa: Option<Isa>,
 }
@@ -31,6 +33,7 @@ impl Default for Options {
         Options {
             threads: None,
             batch_size: 32,
+            batch_tokens: 8192,
             max_length: None,
             isa: None,
         }
@@ -47,6 +50,15 @@ impl Options {
     /// Texts per forward pass when embedding many (default 32).
     pub fn batch_size(mut self, batch_size: usize) -> Options {
         self.batch_size = batch_size;
+        self
+    }
+
+    /// Token budget of one forward pass (default 8192): a batch closes before the text that
+    /// would take it over, so the activations held at once (about 9 KiB per token for
+    /// all-MiniLM-L6-v2) stay bounded whatever the texts' lengths. A single text longer than the
+    /// budget still runs, alone.
+    pub fn batch_tokens(mut self, batch_tokens: usize) -> Options {
+        self.batch_tokens = batch_tokens;
         self
     }
 
@@ -82,8 +94,18 @@ pub struct Embedder {
     sentence: SentenceConfig,
     max_length: usize,
     batch_size: usize,
+    batch_tokens: usize,
     pool: rayon::ThreadPool,
+    /// Buffers of finished passes, reused by later ones (one per concurrent caller at most).
+    spare: Mutex<Vec<PassBuffers>>,
     model_dir: PathBuf,
+}
+
+/// What one forward pass works in: the batch's tokens and the activations.
+#[derive(Default)]
+struct PassBuffers {
+    batch: TokenBatch,
+    act: Activations,
 }
 
 impl std::fmt::Debug for Embedder {
@@ -111,6 +133,11 @@ impl Embedder {
         }
         if options.batch_size == 0 {
             return Err(Error::InvalidOption("batch size must be at least 1".into()));
+        }
+        if options.batch_tokens == 0 {
+            return Err(Error::InvalidOption(
+                "batch token budget must be at least 1".into(),
+            ));
         }
         let threads = match options.threads {
             Some(0) => {
@@ -161,7 +188,9 @@ impl Embedder {
             sentence,
             max_length,
             batch_size: options.batch_size,
+            batch_tokens: options.batch_tokens,
             pool,
+            spare: Mutex::new(Vec::new()),
             model_dir: dir.to_owned(),
         })
     }
@@ -180,30 +209,130 @@ impl Embedder {
         Ok(vectors.pop().unwrap_or_default())
     }
 
-    /// The embeddings of `texts`, in order, computed [`Options::batch_size`] texts at a time.
-    /// A text's embedding does not depend on the other texts.
+    /// The embeddings of `texts`, in order. Texts are tokenised [`Options::batch_size`] at a
+    /// time and run in forward passes of at most that many texts and
+    /// [`Options::batch_tokens`] tokens. A text's embedding does not depend on the other texts.
     pub fn embed_batch<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Result<Vec<Vec<f32>>> {
-        let mut vectors = Vec::with_capacity(texts.len());
+        let dim = self.dim();
+        let mut flat = vec![0.0; texts.len() * dim];
+        self.embed_batch_into(texts, &mut flat)?;
+        Ok(flat.chunks_exact(dim.max(1)).map(<[f32]>::to_vec).collect())
+    }
+
+    /// [`Embedder::embed_batch`] into a caller's buffer: `out` receives `texts.len()` rows of
+    /// [`Embedder::dim`] floats.
+    pub fn embed_batch_into<S: AsRef<str> + Sync>(
+        &self,
+        texts: &[S],
+        out: &mut [f32],
+    ) -> Result<()> {
+        self.check_output(texts.len(), out)?;
+        let dim = self.dim();
+        let mut pass = self.take_buffers();
+        let mut result = Ok(());
         for (chunk_index, chunk) in texts.chunks(self.batch_size).enumerate() {
             let first = chunk_index * self.batch_size;
-            let batch = self.tokenize_batch(chunk, first)?;
-            let hidden_rows = self.pool.install(|| self.bert.forward(&batch, &mut |_| {}));
-            let h = self.bert.config().hidden_size;
-            for range in &batch.sequences {
-                let mut out = vec![0.0; self.dim()];
-                let rows = &hidden_rows[range.start * h..range.end * h];
+            result = self.tokenize_texts(chunk, first).map(|encoded| {
+                let sequence = |i: usize| (&encoded[i].ids[..], Some(&encoded[i].type_ids[..]));
+                let rows = &mut out[first * dim..(first + chunk.len()) * dim];
+                self.run_passes(&mut pass, chunk.len(), &sequence, rows);
+            });
+            if result.is_err() {
+                break;
+            }
+        }
+        self.return_buffers(pass);
+        result
+    }
+
+    /// Embeddings of texts given as token ids (each as [`Embedder::token_ids`] returns them:
+    /// `[CLS] … [SEP]`, at most [`Embedder::max_length`] ids, token type 0) into `out`,
+    /// `sequences.len()` rows of [`Embedder::dim`] floats. For callers that tokenise once and
+    /// embed often: once the embedder has run a batch at least as large, a call allocates
+    /// nothing.
+    pub fn embed_token_ids_into(&self, sequences: &[&[u32]], out: &mut [f32]) -> Result<()> {
+        self.check_output(sequences.len(), out)?;
+        for (index, ids) in sequences.iter().enumerate() {
+            self.check_ids(ids, &[], index)?;
+        }
+        let dim = self.dim();
+        let mut pass = self.take_buffers();
+        for (chunk_index, chunk) in sequences.chunks(self.batch_size).enumerate() {
+            let first = chunk_index * self.batch_size;
+            let sequence = |i: usize| (chunk[i], None);
+            let rows = &mut out[first * dim..(first + chunk.len()) * dim];
+            self.run_passes(&mut pass, chunk.len(), &sequence, rows);
+        }
+        self.return_buffers(pass);
+        Ok(())
+    }
+
+    /// Embeds `count` checked sequences (ids, and type ids or `None` for all 0) into `out`, in
+    /// forward passes within the token budget.
+    fn run_passes<'a>(
+        &self,
+        pass: &mut PassBuffers,
+        count: usize,
+        sequence: &(dyn Fn(usize) -> (&'a [u32], Option<&'a [u32]>) + Sync),
+        out: &mut [f32],
+    ) {
+        let dim = self.dim();
+        let h = self.bert.config().hidden_size;
+        let mut next = 0;
+        while next < count {
+            let start = next;
+            pass.batch.clear();
+            while next < count
+                && (next == start
+                    || pass.batch.ids.len() + sequence(next).0.len() <= self.batch_tokens)
+            {
+                let (ids, type_ids) = sequence(next);
+                pass.batch.push(ids, type_ids);
+                next += 1;
+            }
+            let PassBuffers { batch, act } = &mut *pass;
+            self.pool
+                .install(|| self.bert.forward(batch, act, &mut |_| {}));
+            let rows = out[start * dim..next * dim].chunks_exact_mut(dim.max(1));
+            for (range, vector) in batch.sequences.iter().zip(rows) {
                 pool_sequence(
                     self.bert.kernels(),
                     self.sentence.pooling,
                     self.sentence.normalize,
-                    rows,
+                    &act.hidden[range.start * h..range.end * h],
                     h,
-                    &mut out,
+                    vector,
                 );
-                vectors.push(out);
             }
         }
-        Ok(vectors)
+    }
+
+    fn check_output(&self, count: usize, out: &[f32]) -> Result<()> {
+        if out.len() != count * self.dim() {
+            return Err(Error::InvalidOption(format!(
+                "output buffer holds {} floats; {count} embeddings of {} need {}",
+                out.len(),
+                self.dim(),
+                count * self.dim()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Pass buffers from an earlier call, or new ones.
+    fn take_buffers(&self) -> PassBuffers {
+        self.spare
+            .lock()
+            .map(|mut spare| spare.pop())
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+    }
+
+    fn return_buffers(&self, pass: PassBuffers) {
+        if let Ok(mut spare) = self.spare.lock() {
+            spare.push(pass);
+        }
     }
 
     /// The token ids the model sees for `text` ([CLS] … [SEP], truncated to the max length).
@@ -214,11 +343,14 @@ impl Embedder {
     /// The encoder's hidden states for `text`: the embedding layer's output, then each layer's,
     /// each `tokens x hidden` floats row-major. For inspection and parity checks.
     pub fn hidden_states(&self, text: &str) -> Result<Vec<Vec<f32>>> {
-        let batch = self.tokenize_batch(&[text], 0)?;
+        let tokens = self.tokenize_one(text, 0)?;
+        let mut batch = TokenBatch::default();
+        batch.push(&tokens.ids, Some(&tokens.type_ids));
         let mut states = Vec::with_capacity(self.bert.config().num_layers + 1);
+        let mut act = Activations::default();
         self.pool.install(|| {
             self.bert
-                .forward(&batch, &mut |rows| states.push(rows.to_vec()))
+                .forward(&batch, &mut act, &mut |rows| states.push(rows.to_vec()))
         });
         Ok(states)
     }
@@ -275,12 +407,15 @@ impl Embedder {
 
     fn tokenize_one(&self, text: &str, index: usize) -> Result<Tokens> {
         let tokens = self.tokenizer.encode(text, index)?;
+        self.check_ids(&tokens.ids, &tokens.type_ids, index)?;
+        Ok(tokens)
+    }
+
+    /// Errors unless the model can embed `ids` (with `type_ids`, or all type 0 when empty):
+    /// every id inside the vocabulary and token types, at most `max_length` of them.
+    fn check_ids(&self, ids: &[u32], type_ids: &[u32], index: usize) -> Result<()> {
         let config = self.bert.config();
-        if let Some(&id) = tokens
-            .ids
-            .iter()
-            .find(|&&id| id as usize >= config.vocab_size)
-        {
+        if let Some(&id) = ids.iter().find(|&&id| id as usize >= config.vocab_size) {
             return Err(Error::Tokenize {
                 index,
                 message: format!(
@@ -289,8 +424,13 @@ impl Embedder {
                 ),
             });
         }
-        if let Some(&id) = tokens
-            .type_ids
+        if !type_ids.is_empty() && type_ids.len() != ids.len() {
+            return Err(Error::Tokenize {
+                index,
+                message: "token type ids do not match the token ids".into(),
+            });
+        }
+        if let Some(&id) = type_ids
             .iter()
             .find(|&&id| id as usize >= config.type_vocab_size)
         {
@@ -302,44 +442,27 @@ impl Embedder {
                 ),
             });
         }
-        if tokens.ids.len() > self.max_length {
+        if ids.len() > self.max_length {
             return Err(Error::Tokenize {
                 index,
-                message: format!(
-                    "{} tokens after truncation to {}",
-                    tokens.ids.len(),
-                    self.max_length
-                ),
+                message: format!("{} tokens; the limit is {}", ids.len(), self.max_length),
             });
         }
-        Ok(tokens)
+        Ok(())
     }
 
     /// Tokenises `texts` on the private pool; `first` is the caller's index of `texts[0]`.
-    fn tokenize_batch<S: AsRef<str> + Sync>(
+    fn tokenize_texts<S: AsRef<str> + Sync>(
         &self,
         texts: &[S],
         first: usize,
-    ) -> Result<TokenBatch> {
-        let encoded: Vec<Tokens> = self.pool.install(|| {
+    ) -> Result<Vec<Tokens>> {
+        self.pool.install(|| {
             texts
                 .par_iter()
                 .enumerate()
                 .map(|(i, text)| self.tokenize_one(text.as_ref(), first + i))
-                .collect::<Result<_>>()
-        })?;
-        let total: usize = encoded.iter().map(|t| t.ids.len()).sum();
-        let mut batch = TokenBatch {
-            ids: Vec::with_capacity(total),
-            type_ids: Vec::with_capacity(total),
-            sequences: Vec::with_capacity(encoded.len()),
-        };
-        for tokens in encoded {
-            let start = batch.ids.len();
-            batch.ids.extend(tokens.ids);
-            batch.type_ids.extend(tokens.type_ids);
-            batch.sequences.push(start..batch.ids.len());
-        }
-        Ok(batch)
+                .collect()
+        })
     }
 }

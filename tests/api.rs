@@ -117,3 +117,83 @@ fn shortest_max_length_keeps_only_the_special_tokens() {
     assert_eq!(embedder.token_ids("hello world").unwrap(), vec![101, 102]);
     assert_eq!(embedder.embed("hello world").unwrap().len(), 384);
 }
+
+/// The token budget only decides which texts share a forward pass; results stay bit-identical.
+#[test]
+fn batch_token_budget_does_not_change_results() {
+    let texts = [
+        "A man is playing a guitar.",
+        "Short.",
+        "A considerably longer sentence about a woman slicing onions in a busy kitchen at noon.",
+        "",
+        "Two dogs play in the snow.",
+    ];
+    let embed = |budget: usize| {
+        let options = minilm::Options::default().threads(2).batch_tokens(budget);
+        minilm::Embedder::from_dir(common::model_dir(), &options)
+            .unwrap()
+            .embed_batch(&texts)
+            .unwrap()
+    };
+    let default = embed(8192);
+    for budget in [1, 12, 30] {
+        let vectors = embed(budget);
+        for (a, b) in vectors.iter().zip(&default) {
+            assert!(
+                a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits()),
+                "budget {budget}"
+            );
+        }
+    }
+    let zero = minilm::Options::default().batch_tokens(0);
+    assert!(minilm::Embedder::from_dir(common::model_dir(), &zero).is_err());
+}
+
+/// Called from inside a caller's own rayon pool (and scope), the embedder runs on its private
+/// pool without deadlock, with the same results as serial calls.
+#[test]
+fn embedding_from_inside_a_callers_rayon_pool() {
+    let embedder =
+        minilm::Embedder::from_dir(common::model_dir(), &minilm::Options::default().threads(2))
+            .unwrap();
+    let texts = [
+        "A man is playing a guitar.",
+        "Two dogs play in the snow.",
+        "Hi",
+        "A bird.",
+    ];
+    let serial: Vec<Vec<f32>> = texts.iter().map(|t| embedder.embed(t).unwrap()).collect();
+    let callers = rayon::ThreadPoolBuilder::new()
+        .num_threads(3)
+        .build()
+        .unwrap();
+    let mut results = vec![Vec::new(); texts.len()];
+    callers.install(|| {
+        rayon::scope(|scope| {
+            for (text, slot) in texts.iter().zip(results.iter_mut()) {
+                let embedder = &embedder;
+                scope.spawn(move |_| *slot = embedder.embed(text).unwrap());
+            }
+        })
+    });
+    for (got, want) in results.iter().zip(&serial) {
+        assert!(got
+            .iter()
+            .zip(want)
+            .all(|(x, y)| x.to_bits() == y.to_bits()));
+    }
+}
+
+/// A caller's buffer of the wrong size is an error, not a panic.
+#[test]
+fn embedding_into_a_wrong_sized_buffer_is_an_error() {
+    let embedder =
+        minilm::Embedder::from_dir(common::model_dir(), &minilm::Options::default()).unwrap();
+    let mut out = vec![0.0f32; embedder.dim() + 1];
+    assert!(embedder.embed_batch_into(&["one"], &mut out).is_err());
+    let ids = embedder.token_ids("one").unwrap();
+    assert!(embedder.embed_token_ids_into(&[&ids], &mut out).is_err());
+    let mut out = vec![0.0f32; embedder.dim()];
+    let bad = [0u32, u32::MAX];
+    assert!(embedder.embed_token_ids_into(&[&bad], &mut out).is_err());
+}

@@ -239,3 +239,67 @@ fn help_documents_the_embed_contract() {
         assert!(help.contains(flag), "--help does not mention {flag}");
     }
 }
+
+#[test]
+fn bench_reports_latency_and_throughput_as_json() {
+    let dir = common::TempDir::new("bench");
+    let input = dir.path().join("texts.txt");
+    std::fs::write(
+        &input,
+        "A man is eating food.\nA dog runs.\nThe sky is blue today.\n",
+    )
+    .unwrap();
+    let model = common::model_dir();
+    let out = success(&minilm(
+        &[
+            "bench",
+            "--model",
+            model.to_str().unwrap(),
+            "--threads",
+            "1",
+            "--text",
+            "A man is playing a guitar.",
+            "--calls",
+            "5",
+            "--warmup",
+            "1",
+            "--json",
+        ],
+        None,
+    ));
+    let latency: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(latency["workload"], "latency");
+    assert_eq!(latency["calls"], 5);
+    assert_eq!(latency["threads"], 1);
+    assert_eq!(latency["tokens"], 9);
+    let (min, median) = (
+        latency["min_ms"].as_f64().unwrap(),
+        latency["median_ms"].as_f64().unwrap(),
+    );
+    assert!(min > 0.0 && min <= median, "{latency}");
+
+    let out = success(&minilm(
+        &[
+            "bench",
+            "--model",
+            model.to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+            "--rounds",
+            "2",
+            "--batch-size",
+            "2",
+            "--json",
+        ],
+        None,
+    ));
+    let throughput: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(throughput["workload"], "throughput");
+    assert_eq!(throughput["texts"], 3);
+    assert_eq!(throughput["batch_size"], 2);
+    assert_eq!(throughput["rounds_s"].as_array().unwrap().len(), 2);
+    assert!(
+        throughput["texts_per_s"].as_f64().unwrap() > 0.0,
+        "{throughput}"
+    );
+}

@@ -499,6 +499,69 @@ fn attention_matches_f64() {
     }
 }
 
+/// A batch's attention split across threads (by sequence, and by head groups when there are
+/// few sequences) must equal each sequence's attention on its own, bit for bit.
+#[test]
+fn attention_batch_is_bit_identical_to_each_sequence_alone() {
+    let mut rng = Rng::new(6);
+    for kernels in paths() {
+        for &(heads, head_dim) in &[(12, 32), (3, 33)] {
+            let hidden = heads * head_dim;
+            // One long text (head groups), a few (head groups), many of mixed lengths (by
+            // sequence), with an empty sequence among them.
+            let batches: [&[usize]; 3] = [&[257], &[40, 1, 90], &[7, 33, 0, 12, 64, 5, 18, 3, 9]];
+            for lengths in batches {
+                let mut sequences = Vec::new();
+                let mut rows = 0;
+                for &len in lengths {
+                    sequences.push(rows..rows + len);
+                    rows += len;
+                }
+                let qkv = rng.vec(rows * 3 * hidden, 2.0);
+                let mut alone = vec![f32::NAN; rows * hidden];
+                for range in &sequences {
+                    let len = range.len();
+                    if len == 0 {
+                        continue;
+                    }
+                    let mut scratch = vec![0.0; Kernels::attention_scratch_len(len, head_dim)];
+                    kernels.attention(
+                        &qkv[range.start * 3 * hidden..range.end * 3 * hidden],
+                        len,
+                        heads,
+                        &mut alone[range.start * hidden..range.end * hidden],
+                        &mut scratch,
+                    );
+                }
+                for threads in [1, 2, 3, 8] {
+                    let runner = ScopedThreads {
+                        threads,
+                        tasks_seen: AtomicUsize::new(0),
+                    };
+                    let mut batch = vec![f32::NAN; rows * hidden];
+                    kernels.attention_batch(&qkv, &sequences, heads, &mut batch, &runner);
+                    let what = format!(
+                        "{} attention_batch heads={heads} d={head_dim} lengths={lengths:?}, \
+                         {threads} threads",
+                        kernels.name()
+                    );
+                    if threads > 1 {
+                        assert!(
+                            runner.tasks_seen.load(Ordering::Relaxed) > 1,
+                            "{what}: the batch was not split"
+                        );
+                    }
+                    if let Some(j) =
+                        (0..batch.len()).find(|&j| batch[j].to_bits() != alone[j].to_bits())
+                    {
+                        panic!("{what}: element {j}: {} vs {}", batch[j], alone[j]);
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn pooling_and_normalisation_match_f64() {
     let mut rng = Rng::new(5);

@@ -18,6 +18,7 @@ use crate::weights::Tensors;
 const MIN_ROWS_PER_TASK: usize = 16;
 
 /// Token rows of several sequences, stacked.
+#[derive(Default)]
 pub(crate) struct TokenBatch {
     /// Token ids of all sequences, back to back.
     pub ids: Vec<u32>,
@@ -25,6 +26,44 @@ pub(crate) struct TokenBatch {
     pub type_ids: Vec<u32>,
     /// Each sequence's rows in `ids`.
     pub sequences: Vec<Range<usize>>,
+}
+
+impl TokenBatch {
+    /// Empties the batch, keeping its memory.
+    pub fn clear(&mut self) {
+        self.ids.clear();
+        self.type_ids.clear();
+        self.sequences.clear();
+    }
+
+    /// Appends one sequence, with its token types (`None`: all 0).
+    pub fn push(&mut self, ids: &[u32], type_ids: Option<&[u32]>) {
+        let start = self.ids.len();
+        self.ids.extend_from_slice(ids);
+        match type_ids {
+            Some(types) => self.type_ids.extend_from_slice(types),
+            None => self.type_ids.resize(self.ids.len(), 0),
+        }
+        self.sequences.push(start..self.ids.len());
+    }
+}
+
+/// The activations of one forward pass, kept between passes so that a pass over a batch no
+/// larger than an earlier one allocates nothing.
+#[derive(Default)]
+pub(crate) struct Activations {
+    /// The hidden state, `tokens x hidden`: the pass's result.
+    pub hidden: Vec<f32>,
+    qkv: Vec<f32>,
+    context: Vec<f32>,
+    intermediate: Vec<f32>,
+}
+
+/// `buffer` resized to `len` (its contents are overwritten by the pass), growing only when a
+/// batch is larger than any before.
+fn sized(buffer: &mut Vec<f32>, len: usize) -> &mut [f32] {
+    buffer.resize(len, 0.0);
+    buffer
 }
 
 struct Linear {
@@ -137,58 +176,63 @@ impl Bert {
         self.kernels
     }
 
-    /// Runs the encoder over `batch` and returns the last hidden state, one row per token.
-    /// `observe` sees the embedding output and then each layer's output.
+    /// Runs the encoder over `batch`, leaving the last hidden state, one row per token, in
+    /// `act.hidden`. `observe` sees the embedding output and then each layer's output.
     ///
     /// The caller guarantees every id is below `vocab_size`, every type id below
     /// `type_vocab_size`, and no sequence is longer than `max_position_embeddings`.
     /// Runs on the current rayon pool.
-    pub(crate) fn forward(&self, batch: &TokenBatch, observe: &mut dyn FnMut(&[f32])) -> Vec<f32> {
+    pub(crate) fn forward(
+        &self,
+        batch: &TokenBatch,
+        act: &mut Activations,
+        observe: &mut dyn FnMut(&[f32]),
+    ) {
         let h = self.config.hidden_size;
         let rows = batch.ids.len();
-        let mut hidden = self.embed(batch);
-        observe(&hidden);
-        let mut qkv = vec![0.0; rows * 3 * h];
-        let mut context = vec![0.0; rows * h];
-        let mut intermediate = vec![0.0; rows * self.config.intermediate_size];
+        let hidden = sized(&mut act.hidden, rows * h);
+        let qkv = sized(&mut act.qkv, rows * 3 * h);
+        let context = sized(&mut act.context, rows * h);
+        let intermediate = sized(&mut act.intermediate, rows * self.config.intermediate_size);
+        self.embed(batch, hidden);
+        observe(hidden);
         let eps = self.config.layer_norm_eps;
         for layer in &self.layers {
-            self.dense(
-                &hidden,
-                &layer.qkv,
-                Epilogue::Bias(&layer.qkv.bias),
-                &mut qkv,
+            self.dense(hidden, &layer.qkv, Epilogue::Bias(&layer.qkv.bias), qkv);
+            self.kernels.attention_batch(
+                qkv,
+                &batch.sequences,
+                self.config.num_heads,
+                context,
+                &PoolTasks,
             );
-            self.attention(batch, &qkv, &mut context);
             self.dense(
-                &context,
+                context,
                 &layer.attention_out,
                 Epilogue::BiasResidual(&layer.attention_out.bias),
-                &mut hidden,
+                hidden,
             );
-            self.layernorm(&mut hidden, &layer.attention_norm, eps);
+            self.layernorm(hidden, &layer.attention_norm, eps);
             self.dense(
-                &hidden,
+                hidden,
                 &layer.intermediate,
                 Epilogue::BiasGelu(&layer.intermediate.bias),
-                &mut intermediate,
+                intermediate,
             );
             self.dense(
-                &intermediate,
+                intermediate,
                 &layer.output,
                 Epilogue::BiasResidual(&layer.output.bias),
-                &mut hidden,
+                hidden,
             );
-            self.layernorm(&mut hidden, &layer.output_norm, eps);
-            observe(&hidden);
+            self.layernorm(hidden, &layer.output_norm, eps);
+            observe(hidden);
         }
-        hidden
     }
 
     /// Word + position + token-type embeddings, then LayerNorm.
-    fn embed(&self, batch: &TokenBatch) -> Vec<f32> {
+    fn embed(&self, batch: &TokenBatch, out: &mut [f32]) {
         let h = self.config.hidden_size;
-        let mut out = vec![0.0; batch.ids.len() * h];
         for range in &batch.sequences {
             for (position, row) in range.clone().enumerate() {
                 let word = batch.ids[row] as usize;
@@ -202,8 +246,7 @@ impl Bert {
                 }
             }
         }
-        self.layernorm(&mut out, &self.embedding_norm, self.config.layer_norm_eps);
-        out
+        self.layernorm(out, &self.embedding_norm, self.config.layer_norm_eps);
     }
 
     /// `out = epilogue(input · Wᵀ)` on the pool's threads (the kernels choose the split).
@@ -220,24 +263,5 @@ impl Bert {
             .max(MIN_ROWS_PER_TASK);
         x.par_chunks_mut(rows_per_task * h)
             .for_each(|rows| self.kernels.layernorm(rows, &norm.gamma, &norm.beta, eps));
-    }
-
-    /// Attention for every sequence on its own rows, sequences in parallel.
-    fn attention(&self, batch: &TokenBatch, qkv: &[f32], context: &mut [f32]) {
-        let h = self.config.hidden_size;
-        let heads = self.config.num_heads;
-        let mut outputs = Vec::with_capacity(batch.sequences.len());
-        let mut rest = context;
-        for range in &batch.sequences {
-            let (mine, tail) = rest.split_at_mut(range.len() * h);
-            outputs.push((range.clone(), mine));
-            rest = tail;
-        }
-        outputs.into_par_iter().for_each(|(range, out)| {
-            let mut scratch = vec![0.0; Kernels::attention_scratch_len(range.len(), h / heads)];
-            let rows = &qkv[range.start * 3 * h..range.end * 3 * h];
-            self.kernels
-                .attention(rows, range.len(), heads, out, &mut scratch);
-        });
     }
 }

@@ -4,19 +4,24 @@
 
 use crate::simd::F32Vector;
 
+/// Heads `first_head..` of one sequence (as many as `out` has room for); see
+/// [`super::AttentionFn`].
+///
 /// # Safety
-/// The CPU must have `V`'s ISA; lengths as checked by the public entry point, with
+/// The CPU must have `V`'s ISA; lengths as checked by the public entry points, with
 /// `scratch.len() >= seq_len * (head_dim + 1)`.
 #[inline(always)]
 pub(crate) unsafe fn attention<V: F32Vector>(
     qkv: &[f32],
     seq_len: usize,
     heads: usize,
+    first_head: usize,
     out: &mut [f32],
     scratch: &mut [f32],
 ) {
-    let hidden = out.len() / seq_len;
+    let hidden = qkv.len() / (3 * seq_len);
     let head_dim = hidden / heads;
+    let out_stride = out.len() / seq_len;
     let stride = 3 * hidden;
     let scale = 1.0 / (head_dim as f32).sqrt();
     let lanes = V::LANES;
@@ -26,7 +31,7 @@ pub(crate) unsafe fn attention<V: F32Vector>(
     let rest_keys = seq_len - full_keys;
     let full_dims = head_dim - head_dim % lanes;
     let rest_dims = head_dim - full_dims;
-    for h in 0..heads {
+    for (slot, h) in (first_head..first_head + out_stride / head_dim).enumerate() {
         let (q_off, k_off, v_off) = (
             h * head_dim,
             hidden + h * head_dim,
@@ -62,7 +67,7 @@ pub(crate) unsafe fn attention<V: F32Vector>(
             }
             // SAFETY: same ISA contract.
             unsafe { crate::softmax::simd::softmax::<V>(scores, scale) };
-            let ctx = &mut out[i * hidden + q_off..i * hidden + q_off + head_dim];
+            let ctx = &mut out[i * out_stride + slot * head_dim..][..head_dim];
             // SAFETY: dimension offsets stay below head_dim within ctx and each V row slice
             // (partial accesses cover exactly rest_dims floats); ISA as above.
             unsafe {

@@ -1,5 +1,6 @@
 //! `minilm`: sentence embeddings from the command line.
 
+mod bench;
 mod input;
 mod output;
 
@@ -37,6 +38,65 @@ enum Command {
     ///   printf '"line one\\nstill one text"\n' | minilm embed --input - --input-format jsonl
     #[command(verbatim_doc_comment)]
     Embed(EmbedArgs),
+
+    /// Time embedding: one text alone (latency) and a file of texts (throughput).
+    ///
+    /// Without --text or --input, runs both on built-in STS-B dev sentences (a 10-14 token
+    /// sentence, then 2000 sentences in file order). Examples:
+    ///
+    ///   minilm bench --threads 1
+    ///
+    ///   minilm bench --text "A man is playing a guitar." --calls 500 --json
+    ///
+    ///   minilm bench --input sentences.txt --batch-size 32 --rounds 5
+    #[command(verbatim_doc_comment)]
+    Bench(BenchCommand),
+}
+
+/// The embedder options `bench` shares with `embed`, and its own.
+#[derive(clap::Args)]
+struct BenchCommand {
+    #[command(flatten)]
+    model: ModelArgs,
+
+    #[command(flatten)]
+    bench: bench::BenchArgs,
+}
+
+/// Which model, and how to run it.
+#[derive(clap::Args)]
+struct ModelArgs {
+    /// Model: a sentence-transformers directory, or a Hub id such as
+    /// sentence-transformers/all-MiniLM-L6-v2 (optionally id@revision).
+    #[arg(long, value_name = "DIR|ID")]
+    model: Option<String>,
+
+    /// Threads to use (default: all available cores).
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+
+    /// Texts per forward pass.
+    #[arg(long, value_name = "N", default_value_t = 32)]
+    batch_size: usize,
+
+    /// Truncate texts to N tokens, [CLS] and [SEP] included (default: the model's
+    /// max_seq_length, 256 for all-MiniLM-L6-v2).
+    #[arg(long, value_name = "N")]
+    max_length: Option<usize>,
+}
+
+impl ModelArgs {
+    fn load(&self) -> Result<Embedder, String> {
+        let mut options = Options::default().batch_size(self.batch_size);
+        if let Some(threads) = self.threads {
+            options = options.threads(threads);
+        }
+        if let Some(max_length) = self.max_length {
+            options = options.max_length(max_length);
+        }
+        let dir = minilm::resolve_model(self.model.as_deref()).map_err(|e| e.to_string())?;
+        Embedder::from_dir(&dir, &options).map_err(|e| e.to_string())
+    }
 }
 
 #[derive(clap::Args)]
@@ -45,10 +105,8 @@ struct EmbedArgs {
     #[arg(value_name = "TEXT")]
     texts: Vec<String>,
 
-    /// Model: a sentence-transformers directory, or a Hub id such as
-    /// sentence-transformers/all-MiniLM-L6-v2 (optionally id@revision).
-    #[arg(long, value_name = "DIR|ID")]
-    model: Option<String>,
+    #[command(flatten)]
+    model: ModelArgs,
 
     /// Read texts from FILE (`-` for stdin) instead of the command line.
     #[arg(long, short = 'i', value_name = "FILE")]
@@ -67,19 +125,6 @@ struct EmbedArgs {
     /// Write to FILE instead of stdout.
     #[arg(long, short = 'o', value_name = "FILE")]
     output: Option<PathBuf>,
-
-    /// Threads to use (default: all available cores).
-    #[arg(long, value_name = "N")]
-    threads: Option<usize>,
-
-    /// Texts per forward pass.
-    #[arg(long, value_name = "N", default_value_t = 32)]
-    batch_size: usize,
-
-    /// Truncate texts to N tokens, [CLS] and [SEP] included (default: the model's
-    /// max_seq_length, 256 for all-MiniLM-L6-v2).
-    #[arg(long, value_name = "N")]
-    max_length: Option<usize>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -103,6 +148,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Embed(args) => embed(args),
+        Command::Bench(args) => args.model.load().and_then(|e| bench::run(args.bench, &e)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -131,15 +177,7 @@ fn embed(args: EmbedArgs) -> Result<(), String> {
         },
     };
 
-    let mut options = Options::default().batch_size(args.batch_size);
-    if let Some(threads) = args.threads {
-        options = options.threads(threads);
-    }
-    if let Some(max_length) = args.max_length {
-        options = options.max_length(max_length);
-    }
-    let dir = minilm::resolve_model(args.model.as_deref()).map_err(|e| e.to_string())?;
-    let embedder = Embedder::from_dir(&dir, &options).map_err(|e| e.to_string())?;
+    let embedder = args.model.load()?;
 
     let mut writer = output::Writer::create(
         args.output.as_deref(),
@@ -147,7 +185,7 @@ fn embed(args: EmbedArgs) -> Result<(), String> {
         texts.len(),
         embedder.dim(),
     )?;
-    let step = args.batch_size.max(1);
+    let step = args.model.batch_size.max(1);
     for (chunk_index, chunk) in texts.chunks(step).enumerate() {
         let vectors = embedder.embed_batch(chunk).map_err(|e| match e {
             // Indices in the library's error count from the chunk; report the input's.
