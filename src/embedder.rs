@@ -173,10 +173,21 @@ impl Embedder {
                 .unwrap_or(model_limit)
                 .min(model_limit),
         };
-        let tokenizer =
-            TextTokenizer::from_file(&dir.join("tokenizer.json"), max_length, sentence.lowercase)?;
-        let weights = WeightFile::open(&dir.join("model.safetensors"))?;
-        let bert = Bert::load(&config, &weights.tensors()?, kernels)?;
+        // The tokenizer (JSON parsing) and the weights (conversion and packing) load on two
+        // threads: together they are most of the cold start.
+        let tokenizer_path = dir.join("tokenizer.json");
+        let (tokenizer, bert) = std::thread::scope(|scope| {
+            let tokenizer = scope.spawn(|| {
+                TextTokenizer::from_file(&tokenizer_path, max_length, sentence.lowercase)
+            });
+            let bert = WeightFile::open(&dir.join("model.safetensors"))
+                .and_then(|weights| Bert::load(&config, &weights.tensors()?, kernels));
+            let tokenizer = tokenizer
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (tokenizer, bert)
+        });
+        let (tokenizer, bert) = (tokenizer?, bert?);
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .thread_name(|i| format!("minilm-{i}"))

@@ -8,6 +8,9 @@ use safetensors::{Dtype, SafeTensors};
 use crate::config::io_error;
 use crate::error::{Error, Result};
 
+/// Bytes of a tensor converted before their pages of the map are released.
+const RELEASE_BYTES: usize = 1 << 20;
+
 /// An open safetensors file. Tensors are read through [`WeightFile::tensors`].
 pub(crate) struct WeightFile {
     path: PathBuf,
@@ -38,6 +41,7 @@ impl WeightFile {
             .unwrap_or("");
         Ok(Tensors {
             path: &self.path,
+            file: &self.bytes,
             st,
             prefix,
         })
@@ -47,6 +51,7 @@ impl WeightFile {
 /// The tensors of one file, looked up by their names without a `bert.` prefix.
 pub(crate) struct Tensors<'a> {
     path: &'a Path,
+    file: &'a MappedFile,
     st: SafeTensors<'a>,
     prefix: &'static str,
 }
@@ -80,19 +85,11 @@ impl Tensors<'_> {
             });
         }
         let data = view.data();
-        Ok(match view.dtype() {
-            Dtype::F32 => data
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect(),
-            Dtype::F16 => data
-                .chunks_exact(2)
-                .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
-                .collect(),
-            Dtype::BF16 => data
-                .chunks_exact(2)
-                .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())
-                .collect(),
+        type Convert = fn(&[u8]) -> f32;
+        let (width, convert): (usize, Convert) = match view.dtype() {
+            Dtype::F32 => (4, |b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+            Dtype::F16 => (2, |b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()),
+            Dtype::BF16 => (2, |b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32()),
             other => {
                 return Err(Error::TensorDtype {
                     path: self.path.to_owned(),
@@ -100,7 +97,17 @@ impl Tensors<'_> {
                     dtype: format!("{other:?}"),
                 })
             }
-        })
+        };
+        // Converted a piece at a time, each piece's pages of the map given back once copied, so
+        // that loading never holds a tensor twice (the 47 MB word embeddings included).
+        let mut values = Vec::with_capacity(data.len() / width);
+        let base = self.file.as_ptr() as usize;
+        for piece in data.chunks(RELEASE_BYTES - RELEASE_BYTES % width) {
+            values.extend(piece.chunks_exact(width).map(convert));
+            let start = piece.as_ptr() as usize - base;
+            self.file.release(start..start + piece.len());
+        }
+        Ok(values)
     }
 
     /// A LayerNorm's `(weight, bias)`, also found under the old names `gamma` / `beta`.

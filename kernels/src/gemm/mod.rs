@@ -161,10 +161,16 @@ pub(crate) fn pack_panels(
 ) -> PackedWeights {
     let panel_len = k * width;
     let mut data = AlignedF32::zeroed(n.div_ceil(width) * panel_len);
-    for (j, row) in weight.chunks_exact(k.max(1)).take(n).enumerate() {
-        let panel = &mut data[(j / width) * panel_len..][..panel_len];
-        for (p, &value) in row.iter().enumerate() {
-            panel[p * width + j % width] = value;
+    // Panel by panel, step by step: the panel is written in order (one line per step) while its
+    // `width` weight rows are read as parallel streams; the reverse order (each weight row in
+    // turn, scattered over the panel) made loading several times slower.
+    let rows: Vec<&[f32]> = weight.chunks_exact(k.max(1)).take(n).collect();
+    for (q, panel) in data.chunks_exact_mut(panel_len.max(1)).enumerate() {
+        let group = &rows[(q * width).min(rows.len())..((q + 1) * width).min(rows.len())];
+        for (p, step) in panel.chunks_exact_mut(width).enumerate() {
+            for (value, row) in step.iter_mut().zip(group) {
+                *value = row[p];
+            }
         }
     }
     PackedWeights {

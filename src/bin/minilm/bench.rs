@@ -3,7 +3,7 @@
 //! Two workloads, each on one loaded embedder:
 //! - latency: one text embedded alone, call after call (after warm-up calls);
 //! - throughput: every line of a file embedded in batches, several timed rounds after an untimed
-//!   one.
+//!   warm-up on the first four batches.
 //!
 //! Without `--text` or `--input` it runs both on STS-B dev sentences built into the binary (the
 //! copy in tests/data/stsb, CC BY-SA 4.0): the first sentence of 10-14 tokens, and the first
@@ -38,7 +38,8 @@ pub struct BenchArgs {
     #[arg(long, value_name = "N", default_value_t = 10)]
     warmup: usize,
 
-    /// Timed rounds of the throughput workload (after one untimed round).
+    /// Timed rounds of the throughput workload (after an untimed warm-up on its first four
+    /// batches).
     #[arg(long, value_name = "N", default_value_t = 3)]
     rounds: usize,
 
@@ -152,7 +153,9 @@ fn throughput(embedder: &Embedder, texts: &[String], rounds: usize) -> Result<Th
     for text in texts {
         tokens += embedder.token_ids(text).map_err(|e| e.to_string())?.len();
     }
-    embedder.embed_batch(texts).map_err(|e| e.to_string())?;
+    // Warm-up as tools/bench-peers gives the peers: the first four batches.
+    let warmup = &texts[..texts.len().min(4 * embedder.batch_size())];
+    embedder.embed_batch(warmup).map_err(|e| e.to_string())?;
     let mut rounds_s = Vec::with_capacity(rounds);
     for _ in 0..rounds.max(1) {
         let start = Instant::now();
