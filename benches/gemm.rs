@@ -23,7 +23,9 @@
 //! speed. It prints the best and median burst in GFLOP/s, and the *median over rounds of the
 //! per-round ratio* ours/`gemm` (speed) and ours at `t` threads / ours at the first thread
 //! count. On a shared host whose speed drifts over seconds, pairing within a round is what makes
-//! the ratios repeatable; best-of-run figures alone are not.
+//! the ratios repeatable; best-of-run figures alone are not. The table also gives the FMA peak
+//! (`Kernels::fma_peak_gflops`, per thread count, at the start and the end) and our best burst
+//! as a percentage of it.
 
 mod common;
 
@@ -209,10 +211,28 @@ fn median(values: &mut [f64]) -> f64 {
     values[values.len() / 2]
 }
 
+/// The AVX-512 (or best available) FMA peak in GFLOP/s on `count` threads at once (the sum).
+fn fma_peak(kernels: &Kernels, count: usize) -> f64 {
+    std::thread::scope(|scope| {
+        let runs: Vec<_> = (0..count)
+            .map(|_| scope.spawn(|| kernels.fma_peak_gflops(Duration::from_millis(300))))
+            .collect();
+        runs.into_iter().map(|r| r.join().unwrap()).sum()
+    })
+}
+
 /// The paired ratio table (see the module docs).
 fn ratio_table() {
     let ours = our_paths();
     let (shapes, rows, threads) = sweep();
+    let peaks: Vec<f64> = threads.iter().map(|t| fma_peak(ours[0], t.count)).collect();
+    for (t, peak) in threads.iter().zip(&peaks) {
+        println!(
+            "FMA peak ({}), {} thread(s): {peak:.1} GFLOP/s",
+            ours[0].isa().name(),
+            t.count
+        );
+    }
     let seconds: f64 = std::env::var("GEMM_BENCH_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -226,8 +246,8 @@ fn ratio_table() {
          ratio, each round timing every implementation back to back ({seconds} s per row)"
     );
     println!(
-        "{header} {:>15} {:>11} {:>11}",
-        "gemm best/med", "ours/gemm", "ours/1-thr"
+        "{header} {:>15} {:>11} {:>11} {:>7}",
+        "gemm best/med", "ours/gemm", "ours/1-thr", "%peak"
     );
     let impls = ours.len() + 1;
     for (k, n) in shapes {
@@ -291,9 +311,20 @@ fn ratio_table() {
                 // Speed ratios: time of the other / time of ours.
                 let vs_gemm = ratio(&|round, i| round[t][impls - 1] / round[t][i]);
                 let vs_first = ratio(&|round, i| round[0][i] / round[t][i]);
-                println!("{line} {vs_gemm:>11} {vs_first:>11}");
+                // Our first path's best burst against the FMA peak measured at the start.
+                let mut first: Vec<f64> = secs.iter().map(|r| flops / r[t][0] / 1e9).collect();
+                first.sort_by(f64::total_cmp);
+                let percent = 100.0 * first[first.len() - 1] / peaks[t];
+                println!("{line} {vs_gemm:>11} {vs_first:>11} {percent:>6.0}%");
             }
         }
+    }
+    for (t, peak) in threads.iter().zip(&peaks) {
+        println!(
+            "FMA peak at the end, {} thread(s): {:.1} GFLOP/s (at the start: {peak:.1})",
+            t.count,
+            fma_peak(ours[0], t.count)
+        );
     }
 }
 

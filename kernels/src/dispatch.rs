@@ -8,7 +8,7 @@
 use std::fmt;
 use std::sync::OnceLock;
 
-use crate::{activation, attention, gemm, norm, pool, softmax};
+use crate::{activation, attention, gemm, norm, peak, pool, softmax};
 
 /// An instruction-set path a kernel table can be built for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -101,6 +101,7 @@ pub struct Kernels {
     pub(crate) gemm: GemmFn,
     pub(crate) layernorm: RowsFn,
     pub(crate) gelu: fn(&mut [f32]),
+    pub(crate) fma_loop: fn(&mut f32),
     pub(crate) softmax: fn(&mut [f32], f32),
     pub(crate) attention: attention::AttentionFn,
     pub(crate) mean_pool: fn(&[f32], usize, &mut [f32]),
@@ -122,6 +123,7 @@ static SCALAR: Kernels = Kernels {
     gemm: gemm::scalar::gemm,
     layernorm: norm::scalar::layernorm,
     gelu: activation::scalar::gelu,
+    fma_loop: peak::scalar_fma_loop,
     softmax: softmax::scalar::softmax,
     attention: attention::scalar::attention,
     mean_pool: pool::scalar::mean_pool,
@@ -150,6 +152,7 @@ impl Avx2Fma {
             gemm: gemm::avx2::gemm,
             layernorm: norm::avx2::layernorm,
             gelu: activation::avx2::gelu,
+            fma_loop: peak::avx2::fma_loop,
             softmax: softmax::avx2::softmax,
             attention: attention::avx2::attention,
             mean_pool: pool::avx2::mean_pool,
@@ -186,6 +189,7 @@ impl Avx512 {
             gemm: gemm::avx512::gemm,
             layernorm: norm::avx512::layernorm,
             gelu: activation::avx512::gelu,
+            fma_loop: peak::avx512::fma_loop,
             softmax: softmax::avx512::softmax,
             attention: attention::avx512::attention,
             mean_pool: pool::avx512::mean_pool,

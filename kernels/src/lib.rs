@@ -18,6 +18,7 @@ pub mod gemm;
 pub mod mapped_file;
 pub mod norm;
 pub mod parallel;
+mod peak;
 pub mod pool;
 mod simd;
 pub mod softmax;
