@@ -649,6 +649,10 @@ fn isa_names_parse_and_unavailable_paths_are_errors() {
 fn fma_peak_is_measurable_on_every_path() {
     for kernels in paths() {
         let gflops = kernels.fma_peak_gflops(std::time::Duration::from_millis(5));
-        assert!(gflops.is_finite() && gflops > 0.0, "{}: {gflops}", kernels.name());
+        assert!(
+            gflops.is_finite() && gflops > 0.0,
+            "{}: {gflops}",
+            kernels.name()
+        );
     }
 }

@@ -21,10 +21,10 @@ use crate::{Kernels, TaskRunner};
 pub(crate) type AttentionFn = fn(&[f32], usize, usize, usize, &mut [f32], &mut [f32]);
 
 impl Kernels {
-    /// Floats of scratch [`Kernels::attention`] needs for a sequence (a transposed K head and a
-    /// row of scores).
+    /// Floats of scratch [`Kernels::attention`] needs for a sequence (a transposed K head and
+    /// scores for a block of 4 query rows).
     pub fn attention_scratch_len(seq_len: usize, head_dim: usize) -> usize {
-        seq_len * (head_dim + 1)
+        seq_len * (head_dim + 4)
     }
 
     /// Self-attention of one sequence of `seq_len` tokens, every token attending to every token
