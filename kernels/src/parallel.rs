@@ -26,3 +26,22 @@ impl TaskRunner for Sequential {
         (0..tasks).for_each(task);
     }
 }
+
+/// An output buffer shared with the tasks of one split kernel call, each of which writes only
+/// its own disjoint elements (rows, columns or heads) while the call holds the unique borrow of
+/// the buffer and waits for every task.
+#[derive(Clone, Copy)]
+pub(crate) struct SharedOutput(pub(crate) *mut f32);
+
+// SAFETY: the pointer is dereferenced only inside a split call's tasks, each on elements no
+// other task touches, while the call holds the buffer's unique borrow until all tasks return.
+unsafe impl Send for SharedOutput {}
+// SAFETY: as above.
+unsafe impl Sync for SharedOutput {}
+
+impl SharedOutput {
+    /// The pointer (a method, so that closures capture the whole wrapper, not its field).
+    pub(crate) fn get(self) -> *mut f32 {
+        self.0
+    }
+}

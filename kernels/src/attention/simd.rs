@@ -14,78 +14,32 @@ use crate::simd::F32Vector;
 /// Query rows per tile.
 const QUERY_BLOCK: usize = 4;
 
-/// Scores of `R` queries against keys `j..j + C·LANES` (the last vector only `valid` lanes when
-/// `C == 1`): `scores[r][j..] = Σ_d q[r][d] · kt[d][j..]`, one chain per element over `d`.
+/// The tile both halves of attention are made of: `R` rows x `C` vectors,
+/// `out[r][at..] = Σ_t a[r][t] · b[t·step + at..]` for `t` in `0..len`, one chain per element in
+/// order of `t` (the last vector only `valid` lanes when `C == 1`). Scores: `a` the queries,
+/// `t` over the head's dimensions, `b` the transposed keys, `at` the first key. Contexts: `a`
+/// the softmaxed scores, `t` over the keys, `b` the V rows, `at` the first dimension.
 ///
 /// # Safety
-/// `V`'s ISA; `q[r]` reads `head_dim` floats, `kt` holds `head_dim` rows of `seq_len`, and
-/// `j + (C - 1)·LANES + valid <= seq_len`; `scores[r]` writes the same key positions.
+/// `V`'s ISA; `a[r]` reads `len` floats; `b + t·step + at` holds `(C - 1)·LANES + valid` floats
+/// for every `t < len`; `out[r] + at` is writable for as many.
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
-unsafe fn score_tile<V: F32Vector, const R: usize, const C: usize>(
-    q: [*const f32; R],
-    kt: *const f32,
-    seq_len: usize,
-    head_dim: usize,
-    j: usize,
+unsafe fn broadcast_tile<V: F32Vector, const R: usize, const C: usize>(
+    a: [*const f32; R],
+    b: *const f32,
+    step: usize,
+    len: usize,
+    at: usize,
     valid: usize,
-    scores: [*mut f32; R],
+    out: [*mut f32; R],
 ) {
     let lanes = V::LANES;
     // SAFETY: offsets within the ranges of the contract.
     unsafe {
         let mut acc = [[V::splat(0.0); C]; R];
-        for d in 0..head_dim {
-            let row = kt.add(d * seq_len + j);
-            let mut k = [V::splat(0.0); C];
-            for (c, kc) in k.iter_mut().enumerate() {
-                *kc = if valid < lanes {
-                    V::load_partial(row.add(c * lanes), valid, 0.0)
-                } else {
-                    V::load(row.add(c * lanes))
-                };
-            }
-            for (r, acc_r) in acc.iter_mut().enumerate() {
-                let qd = V::splat(*q[r].add(d));
-                for (sum, &kc) in acc_r.iter_mut().zip(&k) {
-                    *sum = qd.mul_add(kc, *sum);
-                }
-            }
-        }
-        for (r, acc_r) in acc.iter().enumerate() {
-            for (c, &sum) in acc_r.iter().enumerate() {
-                if valid < lanes {
-                    sum.store_partial(scores[r].add(j + c * lanes), valid);
-                } else {
-                    sum.store(scores[r].add(j + c * lanes));
-                }
-            }
-        }
-    }
-}
-
-/// Contexts of `R` queries for dimensions `d0..d0 + C·LANES` (the last vector only `valid`
-/// lanes when `C == 1`): `ctx[r][d0..] = Σ_j p[r][j] · v[j][d0..]`, one chain per element over
-/// `j`.
-///
-/// # Safety
-/// `V`'s ISA; `p[r]` reads `seq_len` floats; V row `j` starts at `v + j·stride` and holds
-/// `d0 + (C - 1)·LANES + valid` floats; `ctx[r]` writes the same dimensions.
-#[inline(always)]
-unsafe fn context_tile<V: F32Vector, const R: usize, const C: usize>(
-    p: [*const f32; R],
-    v: *const f32,
-    stride: usize,
-    seq_len: usize,
-    d0: usize,
-    valid: usize,
-    ctx: [*mut f32; R],
-) {
-    let lanes = V::LANES;
-    // SAFETY: offsets within the ranges of the contract.
-    unsafe {
-        let mut acc = [[V::splat(0.0); C]; R];
-        for j in 0..seq_len {
-            let row = v.add(j * stride + d0);
+        for t in 0..len {
+            let row = b.add(t * step + at);
             let mut x = [V::splat(0.0); C];
             for (c, xc) in x.iter_mut().enumerate() {
                 *xc = if valid < lanes {
@@ -95,18 +49,18 @@ unsafe fn context_tile<V: F32Vector, const R: usize, const C: usize>(
                 };
             }
             for (r, acc_r) in acc.iter_mut().enumerate() {
-                let pj = V::splat(*p[r].add(j));
+                let at_t = V::splat(*a[r].add(t));
                 for (sum, &xc) in acc_r.iter_mut().zip(&x) {
-                    *sum = pj.mul_add(xc, *sum);
+                    *sum = at_t.mul_add(xc, *sum);
                 }
             }
         }
         for (r, acc_r) in acc.iter().enumerate() {
             for (c, &sum) in acc_r.iter().enumerate() {
                 if valid < lanes {
-                    sum.store_partial(ctx[r].add(d0 + c * lanes), valid);
+                    sum.store_partial(out[r].add(at + c * lanes), valid);
                 } else {
-                    sum.store(ctx[r].add(d0 + c * lanes));
+                    sum.store(out[r].add(at + c * lanes));
                 }
             }
         }
@@ -139,12 +93,12 @@ unsafe fn query_block<V: F32Vector, const R: usize>(
         let s: [*mut f32; R] = std::array::from_fn(|r| scores.add(r * seq_len));
         let mut j = 0;
         while j + 2 * lanes <= seq_len {
-            score_tile::<V, R, 2>(q, kt, seq_len, head_dim, j, lanes, s);
+            broadcast_tile::<V, R, 2>(q, kt, seq_len, head_dim, j, lanes, s);
             j += 2 * lanes;
         }
         while j < seq_len {
             let valid = (seq_len - j).min(lanes);
-            score_tile::<V, R, 1>(q, kt, seq_len, head_dim, j, valid, s);
+            broadcast_tile::<V, R, 1>(q, kt, seq_len, head_dim, j, valid, s);
             j += lanes;
         }
         for &row in &s {
@@ -155,12 +109,12 @@ unsafe fn query_block<V: F32Vector, const R: usize>(
         let v = qkv.add(v_off);
         let mut d0 = 0;
         while d0 + 2 * lanes <= head_dim {
-            context_tile::<V, R, 2>(p, v, stride, seq_len, d0, lanes, ctx);
+            broadcast_tile::<V, R, 2>(p, v, stride, seq_len, d0, lanes, ctx);
             d0 += 2 * lanes;
         }
         while d0 < head_dim {
             let valid = (head_dim - d0).min(lanes);
-            context_tile::<V, R, 1>(p, v, stride, seq_len, d0, valid, ctx);
+            broadcast_tile::<V, R, 1>(p, v, stride, seq_len, d0, valid, ctx);
             d0 += lanes;
         }
     }

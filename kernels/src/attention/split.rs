@@ -10,6 +10,7 @@
 use std::ops::Range;
 
 use super::AttentionFn;
+use crate::parallel::SharedOutput;
 use crate::workspace::Workspace;
 use crate::{Kernels, TaskRunner};
 
@@ -18,23 +19,6 @@ const MIN_TASK_FLOPS: usize = 256 << 10;
 
 /// Tasks to aim for per thread, so that uneven sequences balance out.
 const TASKS_PER_THREAD: usize = 3;
-
-/// The output rows, shared with tasks that each write only their own rows or head columns.
-#[derive(Clone, Copy)]
-struct SharedOutput(*mut f32);
-
-// SAFETY: dereferenced only inside `run`'s tasks, each writing a disjoint set of elements
-// (its sequence's rows, or its heads' columns of them), while `run` holds the unique borrow.
-unsafe impl Send for SharedOutput {}
-// SAFETY: as above.
-unsafe impl Sync for SharedOutput {}
-
-impl SharedOutput {
-    /// The pointer (a method, so that closures capture the whole wrapper, not its field).
-    fn get(self) -> *mut f32 {
-        self.0
-    }
-}
 
 /// Attention flops of one head over `len` tokens (scores and weighted sum).
 fn head_flops(len: usize, head_dim: usize) -> usize {

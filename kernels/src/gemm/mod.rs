@@ -205,14 +205,7 @@ impl Kernels {
         epilogue: Epilogue<'_>,
         c: &mut [f32],
     ) {
-        self.check_gemm(a, m, w, &epilogue, c);
-        let out = Output {
-            c: c.as_mut_ptr(),
-            cols: 0..w.n,
-        };
-        // SAFETY: `c` is exactly `m x n` (checked) and borrowed mutably for the call, so the
-        // entry has all of it to itself.
-        unsafe { (self.gemm)(a, m, w, epilogue, out) }
+        self.gemm_parallel(a, m, w, epilogue, c, &crate::Sequential);
     }
 
     /// [`Kernels::gemm`] spread over the threads of `runner`: row blocks when `m` is large,

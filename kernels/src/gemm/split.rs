@@ -13,6 +13,7 @@
 
 use super::{Epilogue, Output, PackedWeights};
 use crate::dispatch::GemmFn;
+use crate::parallel::SharedOutput;
 use crate::TaskRunner;
 
 /// Below this many floating-point operations per task, handing work to another thread costs
@@ -29,23 +30,6 @@ const TASKS_PER_THREAD: usize = 3;
 /// Row blocks need at least this many rows per task; below it the weights would be streamed
 /// once per task for little arithmetic, so the columns are split instead.
 const MIN_ROWS_PER_TASK: usize = 32;
-
-/// `C[0, 0]` shared with the tasks, each of which writes only its own rows or columns.
-#[derive(Clone, Copy)]
-struct SharedOutput(*mut f32);
-
-// SAFETY: the pointer is only dereferenced by the GEMM entries, inside the disjoint row or
-// column ranges `run` hands each task, while `run` holds the unique borrow of `C`.
-unsafe impl Send for SharedOutput {}
-// SAFETY: as above; the tasks never touch the same element.
-unsafe impl Sync for SharedOutput {}
-
-impl SharedOutput {
-    /// The pointer (a method, so that closures capture the whole wrapper, not its field).
-    fn get(self) -> *mut f32 {
-        self.0
-    }
-}
 
 /// Part `i` of `n` split into `parts` runs as even as possible, as a range.
 fn even_part(n: usize, parts: usize, i: usize) -> std::ops::Range<usize> {
