@@ -67,54 +67,68 @@ unsafe fn broadcast_tile<V: F32Vector, const R: usize, const C: usize>(
     }
 }
 
+/// One head of one sequence, as the query blocks see it.
+struct Head {
+    /// The sequence's qkv rows (`stride` floats apart).
+    qkv: *const f32,
+    stride: usize,
+    /// Offsets of the head's Q and V slices in a row.
+    q_off: usize,
+    v_off: usize,
+    /// The head's transposed keys (`head_dim` rows of `seq_len`).
+    keys_t: *const f32,
+    seq_len: usize,
+    head_dim: usize,
+    /// `QUERY_BLOCK` rows of `seq_len` scores.
+    scores: *mut f32,
+    scale: f32,
+    /// Context rows (`out_stride` floats apart), the head's slice at `out_off`.
+    out: *mut f32,
+    out_stride: usize,
+    out_off: usize,
+}
+
 /// `R` query rows `i..i + R` of one head: scores, softmax, contexts.
 ///
 /// # Safety
-/// `V`'s ISA; the pointers and sizes as set up by [`attention`].
-#[allow(clippy::too_many_arguments)]
+/// `V`'s ISA; `head` as set up by [`attention`], with `i + R <= seq_len` and `R <=
+/// QUERY_BLOCK`.
 #[inline(always)]
-unsafe fn query_block<V: F32Vector, const R: usize>(
-    qkv: *const f32,
-    stride: usize,
-    (q_off, v_off): (usize, usize),
-    kt: *const f32,
-    seq_len: usize,
-    head_dim: usize,
-    i: usize,
-    scores: *mut f32,
-    scale: f32,
-    (out, out_stride, out_off): (*mut f32, usize, usize),
-) {
+unsafe fn query_block<V: F32Vector, const R: usize>(head: &Head, i: usize) {
     let lanes = V::LANES;
+    let (seq_len, head_dim) = (head.seq_len, head.head_dim);
     // SAFETY: rows i..i + R < seq_len of qkv and out, scores rows r < R of seq_len floats
     // (scratch sized for QUERY_BLOCK rows), dims below head_dim, keys below seq_len.
     unsafe {
-        let q: [*const f32; R] = std::array::from_fn(|r| qkv.add((i + r) * stride + q_off));
-        let s: [*mut f32; R] = std::array::from_fn(|r| scores.add(r * seq_len));
+        let q: [*const f32; R] =
+            std::array::from_fn(|r| head.qkv.add((i + r) * head.stride + head.q_off));
+        let s: [*mut f32; R] = std::array::from_fn(|r| head.scores.add(r * seq_len));
         let mut j = 0;
         while j + 2 * lanes <= seq_len {
-            broadcast_tile::<V, R, 2>(q, kt, seq_len, head_dim, j, lanes, s);
+            broadcast_tile::<V, R, 2>(q, head.keys_t, seq_len, head_dim, j, lanes, s);
             j += 2 * lanes;
         }
         while j < seq_len {
             let valid = (seq_len - j).min(lanes);
-            broadcast_tile::<V, R, 1>(q, kt, seq_len, head_dim, j, valid, s);
+            broadcast_tile::<V, R, 1>(q, head.keys_t, seq_len, head_dim, j, valid, s);
             j += lanes;
         }
         for &row in &s {
-            crate::softmax::simd::softmax::<V>(std::slice::from_raw_parts_mut(row, seq_len), scale);
+            let row = std::slice::from_raw_parts_mut(row, seq_len);
+            crate::softmax::simd::softmax::<V>(row, head.scale);
         }
         let p: [*const f32; R] = std::array::from_fn(|r| s[r].cast_const());
-        let ctx: [*mut f32; R] = std::array::from_fn(|r| out.add((i + r) * out_stride + out_off));
-        let v = qkv.add(v_off);
+        let ctx: [*mut f32; R] =
+            std::array::from_fn(|r| head.out.add((i + r) * head.out_stride + head.out_off));
+        let v = head.qkv.add(head.v_off);
         let mut d0 = 0;
         while d0 + 2 * lanes <= head_dim {
-            broadcast_tile::<V, R, 2>(p, v, stride, seq_len, d0, lanes, ctx);
+            broadcast_tile::<V, R, 2>(p, v, head.stride, seq_len, d0, lanes, ctx);
             d0 += 2 * lanes;
         }
         while d0 < head_dim {
             let valid = (head_dim - d0).min(lanes);
-            broadcast_tile::<V, R, 1>(p, v, stride, seq_len, d0, valid, ctx);
+            broadcast_tile::<V, R, 1>(p, v, head.stride, seq_len, d0, valid, ctx);
             d0 += lanes;
         }
     }
@@ -156,42 +170,30 @@ pub(crate) unsafe fn attention<V: F32Vector>(
                 keys_t[d * seq_len + j] = qkv[j * stride + k_off + d];
             }
         }
-        let (qkv_p, kt, s) = (qkv.as_ptr(), keys_t.as_ptr(), scores.as_mut_ptr());
-        let dst = (out.as_mut_ptr(), out_stride, slot * head_dim);
-        let mut i = 0;
+        let head = Head {
+            qkv: qkv.as_ptr(),
+            stride,
+            q_off,
+            v_off,
+            keys_t: keys_t.as_ptr(),
+            seq_len,
+            head_dim,
+            scores: scores.as_mut_ptr(),
+            scale,
+            out: out.as_mut_ptr(),
+            out_stride,
+            out_off: slot * head_dim,
+        };
+        let full = seq_len - seq_len % QUERY_BLOCK;
         // SAFETY: every block reads rows below seq_len and heads below `heads` (checked by the
         // public entry), writes rows below seq_len of `out` at this head's slot (inside
         // out_stride), and uses QUERY_BLOCK rows of scores (asserted above); ISA per contract.
         unsafe {
-            while i + QUERY_BLOCK <= seq_len {
-                query_block::<V, QUERY_BLOCK>(
-                    qkv_p,
-                    stride,
-                    (q_off, v_off),
-                    kt,
-                    seq_len,
-                    head_dim,
-                    i,
-                    s,
-                    scale,
-                    dst,
-                );
-                i += QUERY_BLOCK;
+            for i in (0..full).step_by(QUERY_BLOCK) {
+                query_block::<V, QUERY_BLOCK>(&head, i);
             }
-            while i < seq_len {
-                query_block::<V, 1>(
-                    qkv_p,
-                    stride,
-                    (q_off, v_off),
-                    kt,
-                    seq_len,
-                    head_dim,
-                    i,
-                    s,
-                    scale,
-                    dst,
-                );
-                i += 1;
+            for i in full..seq_len {
+                query_block::<V, 1>(&head, i);
             }
         }
     }
