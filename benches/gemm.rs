@@ -96,13 +96,14 @@ impl Threads {
         }
     }
 
-    /// The `gemm` crate's setting for these threads.
-    fn parallelism(&self) -> gemm::Parallelism {
-        if self.count == 1 {
+    /// The `gemm` crate's product on these threads (`Parallelism::None` for 1).
+    fn theirs(&self, a: &[f32], b: &[f32], c: &mut [f32], shape: (usize, usize, usize)) {
+        let parallelism = if self.count == 1 {
             gemm::Parallelism::None
         } else {
             gemm::Parallelism::Rayon(self.count)
-        }
+        };
+        gemm_crate(a, b, c, shape, parallelism)
     }
 }
 
@@ -274,14 +275,7 @@ fn ratio_table() {
                                 })
                                 .collect();
                             times.push(burst(|| {
-                                let shape = (m, k, n);
-                                gemm_crate(
-                                    black_box(&a),
-                                    &weight_t,
-                                    &mut out,
-                                    shape,
-                                    threads.parallelism(),
-                                )
+                                threads.theirs(black_box(&a), &weight_t, &mut out, (m, k, n))
                             }));
                             times
                         })
@@ -368,16 +362,7 @@ fn gemm_shapes(c: &mut Criterion) {
                 }
                 group.bench_function(BenchmarkId::new(format!("gemm-crate/{t}t"), m), |b| {
                     threads.install(|| {
-                        b.iter(|| {
-                            let shape = (m, k, n);
-                            gemm_crate(
-                                black_box(&a),
-                                &weight_t,
-                                &mut out,
-                                shape,
-                                threads.parallelism(),
-                            )
-                        })
+                        b.iter(|| threads.theirs(black_box(&a), &weight_t, &mut out, (m, k, n)))
                     })
                 });
             }

@@ -39,6 +39,16 @@ fn assert_close(what: &str, got: &[f32], want: &[f64], atol: f64, rtol: f64) {
     }
 }
 
+/// Each epilogue, with `bias` where it takes one.
+fn every_epilogue(bias: &[f32]) -> [Epilogue<'_>; 4] {
+    [
+        Epilogue::None,
+        Epilogue::Bias(bias),
+        Epilogue::BiasGelu(bias),
+        Epilogue::BiasResidual(bias),
+    ]
+}
+
 fn paths() -> Vec<&'static Kernels> {
     let paths = Kernels::available();
     assert!(!paths.is_empty());
@@ -155,13 +165,7 @@ fn gemm_rows_are_bit_identical_alone_or_in_a_batch() {
             let bias = rng.vec(n, 1.0);
             let residual = rng.vec(m * n, 1.0);
             let packed = kernels.pack_weights(&w, n, k);
-            let epilogues = [
-                Epilogue::None,
-                Epilogue::Bias(&bias),
-                Epilogue::BiasGelu(&bias),
-                Epilogue::BiasResidual(&bias),
-            ];
-            for epilogue in epilogues {
+            for epilogue in every_epilogue(&bias) {
                 let mut batch = residual.clone();
                 kernels.gemm(&a, m, &packed, epilogue, &mut batch);
                 // Each row alone, then windows of 5 and 16 rows (single-group paths).
@@ -232,13 +236,7 @@ fn gemm_parallel_is_bit_identical_to_one_thread() {
             let bias = rng.vec(n, 1.0);
             let residual = rng.vec(m * n, 1.0);
             let packed = kernels.pack_weights(&w, n, k);
-            let epilogues = [
-                Epilogue::None,
-                Epilogue::Bias(&bias),
-                Epilogue::BiasGelu(&bias),
-                Epilogue::BiasResidual(&bias),
-            ];
-            for epilogue in epilogues {
+            for epilogue in every_epilogue(&bias) {
                 let mut single = residual.clone();
                 kernels.gemm(&a, m, &packed, epilogue, &mut single);
                 for threads in [2, 3, 8] {
