@@ -1,8 +1,10 @@
 //! Tensors from a memory-mapped `model.safetensors`, converted to f32 once at load.
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use minilm_kernels::mapped_file::MappedFile;
+use minilm_kernels::AlignedF32;
 use safetensors::{Dtype, SafeTensors};
 
 use crate::config::io_error;
@@ -56,14 +58,30 @@ pub(crate) struct Tensors<'a> {
     prefix: &'static str,
 }
 
-impl Tensors<'_> {
+impl<'a> Tensors<'a> {
     /// The tensor `name` as f32, after checking it has `shape`.
-    pub(crate) fn get(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
+    pub(crate) fn get(&self, name: &str, shape: &[usize]) -> Result<AlignedF32> {
         self.get_any(&[name], shape)
     }
 
     /// The first of `names` present (for checkpoints that spell a tensor two ways).
-    pub(crate) fn get_any(&self, names: &[&str], shape: &[usize]) -> Result<Vec<f32>> {
+    pub(crate) fn get_any(&self, names: &[&str], shape: &[usize]) -> Result<AlignedF32> {
+        let tensor = self.find(names, shape)?;
+        let mut values = AlignedF32::zeroed(tensor.len());
+        // Converted a piece at a time, each piece's pages of the map given back once copied,
+        // so that loading never holds a tensor twice (the 47 MB word embeddings included).
+        let piece = RELEASE_BYTES / tensor.width;
+        for (index, out) in values.chunks_mut(piece).enumerate() {
+            tensor.convert(index * piece, out);
+            self.release_elements(&tensor, index * piece..index * piece + out.len());
+        }
+        Ok(values)
+    }
+
+    /// The tensor `name`, checked to have `shape` and a float dtype, still in the file: for a
+    /// caller that converts it row by row (into packed weights) and then calls
+    /// [`Tensors::release`].
+    pub(crate) fn find(&self, names: &[&str], shape: &[usize]) -> Result<FileTensor<'a>> {
         let found = names.iter().find_map(|name| {
             self.st
                 .tensor(&format!("{}{name}", self.prefix))
@@ -84,7 +102,6 @@ impl Tensors<'_> {
                 found: view.shape().to_vec(),
             });
         }
-        let data = view.data();
         let dtype = view.dtype();
         let width = match dtype {
             Dtype::F32 => 4,
@@ -97,20 +114,26 @@ impl Tensors<'_> {
                 })
             }
         };
-        // Converted a piece at a time, each piece's pages of the map given back once copied, so
-        // that loading never holds a tensor twice (the 47 MB word embeddings included).
-        let mut values = Vec::with_capacity(data.len() / width);
-        let base = self.file.as_ptr() as usize;
-        for piece in data.chunks(RELEASE_BYTES - RELEASE_BYTES % width) {
-            extend_converted(&mut values, piece, dtype);
-            let start = piece.as_ptr() as usize - base;
-            self.file.release(start..start + piece.len());
-        }
-        Ok(values)
+        Ok(FileTensor {
+            data: view.data(),
+            dtype,
+            width,
+        })
+    }
+
+    /// Gives back the pages of the map that hold `tensor` (see [`MappedFile::release`]).
+    pub(crate) fn release(&self, tensor: &FileTensor<'_>) {
+        self.release_elements(tensor, 0..tensor.len());
+    }
+
+    fn release_elements(&self, tensor: &FileTensor<'_>, elements: Range<usize>) {
+        let start = tensor.data.as_ptr() as usize - self.file.as_ptr() as usize;
+        self.file
+            .release(start + elements.start * tensor.width..start + elements.end * tensor.width);
     }
 
     /// A LayerNorm's `(weight, bias)`, also found under the old names `gamma` / `beta`.
-    pub(crate) fn layernorm(&self, module: &str, width: usize) -> Result<(Vec<f32>, Vec<f32>)> {
+    pub(crate) fn layernorm(&self, module: &str, width: usize) -> Result<(AlignedF32, AlignedF32)> {
         let gamma = self.get_any(
             &[&format!("{module}.weight"), &format!("{module}.gamma")],
             &[width],
@@ -123,25 +146,43 @@ impl Tensors<'_> {
     }
 }
 
-/// Appends the little-endian values of `bytes` as f32 (F32, F16 or BF16; the caller checked the
-/// dtype). One loop per dtype, so each conversion inlines into it.
-fn extend_converted(values: &mut Vec<f32>, bytes: &[u8], dtype: Dtype) {
-    match dtype {
-        Dtype::F32 => values.extend(
-            bytes
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
-        ),
-        Dtype::F16 => values.extend(
-            bytes
-                .chunks_exact(2)
-                .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()),
-        ),
-        Dtype::BF16 => values.extend(
-            bytes
-                .chunks_exact(2)
-                .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32()),
-        ),
-        _ => {}
+/// A tensor of the file whose shape and dtype (F32, F16 or BF16) have been checked.
+pub(crate) struct FileTensor<'a> {
+    data: &'a [u8],
+    dtype: Dtype,
+    /// Bytes per element.
+    width: usize,
+}
+
+impl FileTensor<'_> {
+    /// Elements in the tensor.
+    pub(crate) fn len(&self) -> usize {
+        self.data.len() / self.width
+    }
+
+    /// Writes elements `first..first + out.len()` (row-major) as f32 into `out`. One loop per
+    /// dtype, so each conversion inlines into it.
+    ///
+    /// # Panics
+    /// If the range runs past the tensor.
+    pub(crate) fn convert(&self, first: usize, out: &mut [f32]) {
+        let bytes = &self.data[first * self.width..(first + out.len()) * self.width];
+        match self.dtype {
+            Dtype::F16 => {
+                for (value, b) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+                    *value = half::f16::from_le_bytes([b[0], b[1]]).to_f32();
+                }
+            }
+            Dtype::BF16 => {
+                for (value, b) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+                    *value = half::bf16::from_le_bytes([b[0], b[1]]).to_f32();
+                }
+            }
+            _ => {
+                for (value, b) in out.iter_mut().zip(bytes.chunks_exact(4)) {
+                    *value = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+                }
+            }
+        }
     }
 }

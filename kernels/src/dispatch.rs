@@ -97,7 +97,8 @@ use crate::gemm::Epilogue;
 #[derive(Clone, Copy)]
 pub struct Kernels {
     pub(crate) isa: Isa,
-    pub(crate) pack_weights: fn(&[f32], usize, usize) -> gemm::PackedWeights,
+    pub(crate) pack_weights:
+        fn(&mut dyn FnMut(usize, &mut [f32]), usize, usize) -> gemm::PackedWeights,
     pub(crate) gemm: GemmFn,
     pub(crate) layernorm: RowsFn,
     pub(crate) gelu: fn(&mut [f32]),

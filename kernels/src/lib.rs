@@ -13,6 +13,7 @@
 
 pub mod activation;
 pub mod attention;
+pub mod buffer;
 pub mod dispatch;
 pub mod gemm;
 pub mod mapped_file;
@@ -24,6 +25,7 @@ mod simd;
 pub mod softmax;
 mod workspace;
 
+pub use buffer::AlignedF32;
 #[cfg(target_arch = "x86_64")]
 pub use dispatch::{Avx2Fma, Avx512};
 pub use dispatch::{Isa, IsaError, Kernels};

@@ -275,6 +275,30 @@ fn gemm_with_no_rows_writes_nothing() {
 }
 
 #[test]
+fn packing_from_a_row_source_asks_rows_in_order_and_matches_packing_a_slice() {
+    let mut rng = Rng::new(11);
+    for kernels in paths() {
+        for (n, k) in [(1, 1), (17, 33), (47, 7), (33, 0), (0, 5), (100, 257)] {
+            let weight = rng.vec(n * k, 1.0);
+            let mut asked = Vec::new();
+            let from_rows = kernels.pack_weight_rows(n, k, &mut |j, row| {
+                asked.push(j);
+                row.copy_from_slice(&weight[j * k..(j + 1) * k]);
+            });
+            let want: Vec<usize> = if k == 0 { Vec::new() } else { (0..n).collect() };
+            assert_eq!(asked, want, "n {n} k {k}");
+            let from_slice = kernels.pack_weights(&weight, n, k);
+            let m = 5;
+            let a = rng.vec(m * k, 1.0);
+            let (mut c1, mut c2) = (vec![0.0; m * n], vec![0.0; m * n]);
+            kernels.gemm(&a, m, &from_rows, Epilogue::None, &mut c1);
+            kernels.gemm(&a, m, &from_slice, Epilogue::None, &mut c2);
+            assert_eq!(c1, c2, "{} n {n} k {k}", kernels.name());
+        }
+    }
+}
+
+#[test]
 fn erf_reference_matches_known_values() {
     // Values from CPython's math.erf / math.erfc (correctly rounded or within an ulp).
     let known = [

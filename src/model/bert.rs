@@ -6,7 +6,7 @@
 
 use std::ops::Range;
 
-use minilm_kernels::{Epilogue, Kernels, PackedWeights};
+use minilm_kernels::{AlignedF32, Epilogue, Kernels, PackedWeights};
 use rayon::prelude::*;
 
 use super::pool_tasks::PoolTasks;
@@ -68,12 +68,12 @@ fn sized(buffer: &mut Vec<f32>, len: usize) -> &mut [f32] {
 
 struct Linear {
     weight: PackedWeights,
-    bias: Vec<f32>,
+    bias: AlignedF32,
 }
 
 struct LayerNorm {
-    gamma: Vec<f32>,
-    beta: Vec<f32>,
+    gamma: AlignedF32,
+    beta: AlignedF32,
 }
 
 struct Layer {
@@ -85,76 +85,142 @@ struct Layer {
     output_norm: LayerNorm,
 }
 
+impl Linear {
+    /// The `n x k` weight `{name}.weight`, packed straight from the file (no f32 copy of the
+    /// whole matrix), and its bias.
+    fn load(
+        tensors: &Tensors<'_>,
+        kernels: &Kernels,
+        name: &str,
+        n: usize,
+        k: usize,
+    ) -> Result<Linear> {
+        let weight = tensors.find(&[&format!("{name}.weight")], &[n, k])?;
+        let bias = tensors.get(&format!("{name}.bias"), &[n])?;
+        let packed = kernels.pack_weight_rows(n, k, &mut |j, row| weight.convert(j * k, row));
+        tensors.release(&weight);
+        Ok(Linear {
+            weight: packed,
+            bias,
+        })
+    }
+
+    /// Q, K and V as one product: their `h x h` weights stacked into one `3h x h` matrix (each
+    /// part found and shape-checked before anything is packed), and their biases likewise.
+    fn load_qkv(
+        tensors: &Tensors<'_>,
+        kernels: &Kernels,
+        prefix: &str,
+        h: usize,
+    ) -> Result<Linear> {
+        let mut weights = Vec::with_capacity(3);
+        let mut bias = AlignedF32::zeroed(3 * h);
+        for (part, out) in ["query", "key", "value"]
+            .into_iter()
+            .zip(bias.chunks_mut(h.max(1)))
+        {
+            let name = format!("{prefix}.attention.self.{part}");
+            weights.push(tensors.find(&[&format!("{name}.weight")], &[h, h])?);
+            out.copy_from_slice(&tensors.get(&format!("{name}.bias"), &[h])?);
+        }
+        let packed = kernels.pack_weight_rows(3 * h, h, &mut |j, row| {
+            weights[j / h].convert((j % h) * h, row);
+        });
+        for weight in &weights {
+            tensors.release(weight);
+        }
+        Ok(Linear {
+            weight: packed,
+            bias,
+        })
+    }
+}
+
+impl LayerNorm {
+    fn load(tensors: &Tensors<'_>, name: &str, width: usize) -> Result<LayerNorm> {
+        let (gamma, beta) = tensors.layernorm(name, width)?;
+        Ok(LayerNorm { gamma, beta })
+    }
+}
+
+impl Layer {
+    fn load(
+        config: &BertConfig,
+        tensors: &Tensors<'_>,
+        kernels: &Kernels,
+        index: usize,
+    ) -> Result<Layer> {
+        let (h, inner) = (config.hidden_size, config.intermediate_size);
+        let prefix = format!("encoder.layer.{index}");
+        Ok(Layer {
+            qkv: Linear::load_qkv(tensors, kernels, &prefix, h)?,
+            attention_out: Linear::load(
+                tensors,
+                kernels,
+                &format!("{prefix}.attention.output.dense"),
+                h,
+                h,
+            )?,
+            attention_norm: LayerNorm::load(
+                tensors,
+                &format!("{prefix}.attention.output.LayerNorm"),
+                h,
+            )?,
+            intermediate: Linear::load(
+                tensors,
+                kernels,
+                &format!("{prefix}.intermediate.dense"),
+                inner,
+                h,
+            )?,
+            output: Linear::load(
+                tensors,
+                kernels,
+                &format!("{prefix}.output.dense"),
+                h,
+                inner,
+            )?,
+            output_norm: LayerNorm::load(tensors, &format!("{prefix}.output.LayerNorm"), h)?,
+        })
+    }
+}
+
 /// BERT weights, packed for one kernel path.
 pub(crate) struct Bert {
     config: BertConfig,
     kernels: &'static Kernels,
-    word_embeddings: Vec<f32>,
-    position_embeddings: Vec<f32>,
-    token_type_embeddings: Vec<f32>,
+    word_embeddings: AlignedF32,
+    position_embeddings: AlignedF32,
+    token_type_embeddings: AlignedF32,
     embedding_norm: LayerNorm,
     layers: Vec<Layer>,
 }
 
 impl Bert {
-    /// Loads and packs every tensor, checking each against `config`.
+    /// Loads and packs every tensor, checking each against `config`. The word embeddings (half
+    /// the file) are copied on a second thread while the layers are packed.
     pub(crate) fn load(
         config: &BertConfig,
         tensors: &Tensors<'_>,
         kernels: &'static Kernels,
     ) -> Result<Bert> {
         let h = config.hidden_size;
-        let linear = |name: &str, n: usize, k: usize| -> Result<Linear> {
-            let weight = tensors.get(&format!("{name}.weight"), &[n, k])?;
-            let bias = tensors.get(&format!("{name}.bias"), &[n])?;
-            Ok(Linear {
-                weight: kernels.pack_weights(&weight, n, k),
-                bias,
-            })
-        };
-        let layer_norm = |name: &str| -> Result<LayerNorm> {
-            let (gamma, beta) = tensors.layernorm(name, h)?;
-            Ok(LayerNorm { gamma, beta })
-        };
-        let mut layers = Vec::with_capacity(config.num_layers);
-        for index in 0..config.num_layers {
-            let prefix = format!("encoder.layer.{index}");
-            // Q, K and V as one product: their weights stacked into one 3h x h matrix. Each
-            // part is read (and shape-checked against the file) before anything is allocated.
-            let mut weights = Vec::with_capacity(3);
-            let mut biases = Vec::with_capacity(3);
-            for part in ["query", "key", "value"] {
-                let name = format!("{prefix}.attention.self.{part}");
-                weights.push(tensors.get(&format!("{name}.weight"), &[h, h])?);
-                biases.push(tensors.get(&format!("{name}.bias"), &[h])?);
-            }
-            let qkv_weight = weights.concat();
-            let qkv_bias = biases.concat();
-            layers.push(Layer {
-                qkv: Linear {
-                    weight: kernels.pack_weights(&qkv_weight, 3 * h, h),
-                    bias: qkv_bias,
-                },
-                attention_out: linear(&format!("{prefix}.attention.output.dense"), h, h)?,
-                attention_norm: layer_norm(&format!("{prefix}.attention.output.LayerNorm"))?,
-                intermediate: linear(
-                    &format!("{prefix}.intermediate.dense"),
-                    config.intermediate_size,
-                    h,
-                )?,
-                output: linear(
-                    &format!("{prefix}.output.dense"),
-                    h,
-                    config.intermediate_size,
-                )?,
-                output_norm: layer_norm(&format!("{prefix}.output.LayerNorm"))?,
+        let (word_embeddings, layers) = std::thread::scope(|scope| {
+            let words = scope.spawn(|| {
+                tensors.get("embeddings.word_embeddings.weight", &[config.vocab_size, h])
             });
-        }
+            let layers = (0..config.num_layers)
+                .map(|index| Layer::load(config, tensors, kernels, index))
+                .collect::<Result<Vec<Layer>>>();
+            let words = words
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (words, layers)
+        });
         Ok(Bert {
             config: config.clone(),
             kernels,
-            word_embeddings: tensors
-                .get("embeddings.word_embeddings.weight", &[config.vocab_size, h])?,
+            word_embeddings: word_embeddings?,
             position_embeddings: tensors.get(
                 "embeddings.position_embeddings.weight",
                 &[config.max_position_embeddings, h],
@@ -163,8 +229,8 @@ impl Bert {
                 "embeddings.token_type_embeddings.weight",
                 &[config.type_vocab_size, h],
             )?,
-            embedding_norm: layer_norm("embeddings.LayerNorm")?,
-            layers,
+            embedding_norm: LayerNorm::load(tensors, "embeddings.LayerNorm", h)?,
+            layers: layers?,
         })
     }
 

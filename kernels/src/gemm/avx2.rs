@@ -16,8 +16,12 @@ use crate::Isa;
 
 const PANEL: usize = 8;
 
-pub(crate) fn pack_weights(weight: &[f32], n: usize, k: usize) -> PackedWeights {
-    super::pack_panels(weight, n, k, PANEL, Isa::Avx2)
+pub(crate) fn pack_weights(
+    rows: &mut dyn FnMut(usize, &mut [f32]),
+    n: usize,
+    k: usize,
+) -> PackedWeights {
+    super::pack_panels(rows, n, k, PANEL, Isa::Avx2)
 }
 
 /// # Safety

@@ -18,8 +18,12 @@ use crate::Isa;
 
 const PANEL: usize = 16;
 
-pub(crate) fn pack_weights(weight: &[f32], n: usize, k: usize) -> PackedWeights {
-    super::pack_panels(weight, n, k, PANEL, Isa::Avx512)
+pub(crate) fn pack_weights(
+    rows: &mut dyn FnMut(usize, &mut [f32]),
+    n: usize,
+    k: usize,
+) -> PackedWeights {
+    super::pack_panels(rows, n, k, PANEL, Isa::Avx512)
 }
 
 /// # Safety

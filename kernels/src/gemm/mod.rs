@@ -16,8 +16,9 @@ pub(crate) mod blocked;
 pub(crate) mod scalar;
 mod split;
 
-use std::ops::{Deref, DerefMut, Range};
+use std::ops::Range;
 
+pub(crate) use crate::buffer::AlignedF32;
 use crate::{Isa, Kernels, TaskRunner};
 
 /// What happens to each output element after the dot product `acc = A[i,:] · W[j,:]`.
@@ -98,54 +99,6 @@ impl std::fmt::Debug for PackedWeights {
     }
 }
 
-/// One cache line of floats: the unit [`AlignedF32`] allocates in.
-#[derive(Clone, Copy)]
-#[repr(C, align(64))]
-struct CacheLine([f32; 16]);
-
-/// `f32`s whose first element starts a 64-byte cache line (a clone keeps that property, which
-/// a `Vec<f32>` plus an offset would not): packed weight panels are read a line per step.
-#[derive(Clone, Default)]
-pub(crate) struct AlignedF32 {
-    lines: Vec<CacheLine>,
-    len: usize,
-}
-
-impl AlignedF32 {
-    /// `len` zeros.
-    pub(crate) fn zeroed(len: usize) -> AlignedF32 {
-        AlignedF32 {
-            lines: vec![CacheLine([0.0; 16]); len.div_ceil(16)],
-            len,
-        }
-    }
-
-    /// A copy of `values`.
-    pub(crate) fn from_slice(values: &[f32]) -> AlignedF32 {
-        let mut copy = AlignedF32::zeroed(values.len());
-        copy.copy_from_slice(values);
-        copy
-    }
-}
-
-impl Deref for AlignedF32 {
-    type Target = [f32];
-
-    fn deref(&self) -> &[f32] {
-        // SAFETY: `CacheLine` is `repr(C)` around `[f32; 16]`, 64 bytes with no padding, so the
-        // vector holds `16 * lines.len() >= len` initialised, contiguous floats (an empty vector's
-        // dangling pointer is aligned and non-null, which a zero-length slice needs).
-        unsafe { std::slice::from_raw_parts(self.lines.as_ptr().cast::<f32>(), self.len) }
-    }
-}
-
-impl DerefMut for AlignedF32 {
-    fn deref_mut(&mut self) -> &mut [f32] {
-        // SAFETY: as for `deref`, through the unique borrow of the vector.
-        unsafe { std::slice::from_raw_parts_mut(self.lines.as_mut_ptr().cast::<f32>(), self.len) }
-    }
-}
-
 /// Packs a row-major `n x k` weight into panels of `width` output columns for the SIMD
 /// microkernels: panel `q` holds columns `q*width..` as `k` steps of `width` floats
 /// (`data[q*k*width + p*width + l] = weight[(q*width + l)*k + p]`), so one step of a panel is one
@@ -153,7 +106,7 @@ impl DerefMut for AlignedF32 {
 /// line-aligned, every vector load stays inside one cache line.
 #[cfg(target_arch = "x86_64")]
 pub(crate) fn pack_panels(
-    weight: &[f32],
+    rows: &mut dyn FnMut(usize, &mut [f32]),
     n: usize,
     k: usize,
     width: usize,
@@ -161,15 +114,20 @@ pub(crate) fn pack_panels(
 ) -> PackedWeights {
     let panel_len = k * width;
     let mut data = AlignedF32::zeroed(n.div_ceil(width) * panel_len);
-    // Panel by panel, step by step: the panel is written in order (one line per step) while its
-    // `width` weight rows are read as parallel streams; the reverse order (each weight row in
-    // turn, scattered over the panel) made loading several times slower.
-    let rows: Vec<&[f32]> = weight.chunks_exact(k.max(1)).take(n).collect();
+    // Panel by panel: its `width` weight rows are fetched into a scratch block (small enough
+    // for L2), then the panel is written in order, one line per step, while the block's rows
+    // are read as parallel streams; the reverse order (each weight row in turn, scattered over
+    // the panel) made loading several times slower.
+    let mut block = vec![0.0; panel_len];
     for (q, panel) in data.chunks_exact_mut(panel_len.max(1)).enumerate() {
-        let group = &rows[(q * width).min(rows.len())..((q + 1) * width).min(rows.len())];
+        let first = q * width;
+        let count = width.min(n - first);
+        for (l, row) in block.chunks_exact_mut(k.max(1)).take(count).enumerate() {
+            rows(first + l, row);
+        }
         for (p, step) in panel.chunks_exact_mut(width).enumerate() {
-            for (value, row) in step.iter_mut().zip(group) {
-                *value = row[p];
+            for (l, value) in step[..count].iter_mut().enumerate() {
+                *value = block[l * k + p];
             }
         }
     }
@@ -189,7 +147,29 @@ impl Kernels {
     /// If `weight.len() != n * k`.
     pub fn pack_weights(&self, weight: &[f32], n: usize, k: usize) -> PackedWeights {
         assert_eq!(weight.len(), n * k, "pack_weights: weight is not n x k");
-        (self.pack_weights)(weight, n, k)
+        self.pack_weight_rows(n, k, &mut |j, row| {
+            row.copy_from_slice(&weight[j * k..(j + 1) * k]);
+        })
+    }
+
+    /// Packs an `n x k` weight whose rows come from `rows(j, row)`, which writes the `k` values
+    /// of weight row `j` into `row`: for a caller converting from a file's bytes (or from f16)
+    /// that should not hold an f32 copy of the whole matrix. Rows are asked for in increasing
+    /// order, each once. The result is the same as [`Kernels::pack_weights`] on those rows.
+    ///
+    /// # Panics
+    /// If `n * k` overflows `usize`.
+    pub fn pack_weight_rows(
+        &self,
+        n: usize,
+        k: usize,
+        rows: &mut dyn FnMut(usize, &mut [f32]),
+    ) -> PackedWeights {
+        assert!(
+            n.checked_mul(k).is_some(),
+            "pack_weight_rows: n x k overflows"
+        );
+        (self.pack_weights)(rows, n, k)
     }
 
     /// `C = epilogue(A · Wᵀ)` for `A` of `m x k` rows and `C` of `m x n`, both row-major, on the

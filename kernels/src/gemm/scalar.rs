@@ -10,13 +10,21 @@ use crate::Isa;
 /// Weight rows per block: 32 rows of K=1536 floats is 192 KiB, which stays in L2.
 const WEIGHT_ROWS_PER_BLOCK: usize = 32;
 
-pub(crate) fn pack_weights(weight: &[f32], n: usize, k: usize) -> PackedWeights {
+pub(crate) fn pack_weights(
+    rows: &mut dyn FnMut(usize, &mut [f32]),
+    n: usize,
+    k: usize,
+) -> PackedWeights {
+    let mut data = AlignedF32::zeroed(n * k);
+    for (j, row) in data.chunks_exact_mut(k.max(1)).take(n).enumerate() {
+        rows(j, row);
+    }
     PackedWeights {
         isa: Isa::Scalar,
         n,
         k,
         panel: 1,
-        data: AlignedF32::from_slice(weight),
+        data,
     }
 }
 
