@@ -90,6 +90,8 @@ impl std::error::Error for IsaError {}
 /// Unsafe to call: the caller keeps the [`gemm::Output`] contract.
 pub(crate) type GemmFn = unsafe fn(&[f32], usize, &gemm::PackedWeights, Epilogue<'_>, gemm::Output);
 pub(crate) type RowsFn = fn(&mut [f32], &[f32], &[f32], f32);
+/// Packs `n x k` weights whose rows come from a callback (see [`Kernels::pack_weight_rows`]).
+pub(crate) type PackFn = fn(&mut dyn FnMut(usize, &mut [f32]), usize, usize) -> gemm::PackedWeights;
 use crate::gemm::Epilogue;
 
 /// A table of kernels for one instruction-set path. Cheap to copy; obtain one through
@@ -97,8 +99,7 @@ use crate::gemm::Epilogue;
 #[derive(Clone, Copy)]
 pub struct Kernels {
     pub(crate) isa: Isa,
-    pub(crate) pack_weights:
-        fn(&mut dyn FnMut(usize, &mut [f32]), usize, usize) -> gemm::PackedWeights,
+    pub(crate) pack_weights: PackFn,
     pub(crate) gemm: GemmFn,
     pub(crate) layernorm: RowsFn,
     pub(crate) gelu: fn(&mut [f32]),
