@@ -26,6 +26,45 @@ pub struct Options {
     batch_tokens: usize,
     max_length: Option<usize>,
     isa: Option<Isa>,
+    precision: Option<Precision>,
+}
+
+/// The arithmetic of the dense layers (four per encoder layer, 98% of the model's work).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Precision {
+    /// f32 throughout: the same embeddings as sentence-transformers (cosine >= 0.99999).
+    #[default]
+    F32,
+    /// int8 weights (symmetric, per output channel, quantised at load) and int8 activations
+    /// (asymmetric, per token, quantised on the fly); embeddings, LayerNorm, softmax, GELU and
+    /// attention stay f32. Several times faster dense layers; embeddings within cosine ~0.996
+    /// of f32 (`kernels/DESIGN.md`, "int8", has the measured quality).
+    Int8,
+}
+
+impl Precision {
+    /// `f32` or `int8`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::Int8 => "int8",
+        }
+    }
+}
+
+impl std::str::FromStr for Precision {
+    type Err = Error;
+
+    fn from_str(name: &str) -> Result<Precision> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "f32" | "fp32" => Ok(Precision::F32),
+            "int8" | "i8" => Ok(Precision::Int8),
+            _ => Err(Error::InvalidOption(format!(
+                "unknown precision {name:?} (expected f32 or int8)"
+            ))),
+        }
+    }
 }
 
 impl Default for Options {
@@ -36,6 +75,7 @@ impl Default for Options {
             batch_tokens: 8192,
             max_length: None,
             isa: None,
+            precision: None,
         }
     }
 }
@@ -72,6 +112,15 @@ impl Options {
     /// Forces a kernel path instead of the detected one (which honours `MINILM_ISA`).
     pub fn isa(mut self, isa: Isa) -> Options {
         self.isa = Some(isa);
+        self
+    }
+
+    /// The dense layers' arithmetic. Default: the model file's — [`Precision::F32`] for an f32
+    /// (or f16) file, quantising nothing; [`Precision::Int8`] for a file written by
+    /// [`crate::quantize_model`]. `Int8` on an f32 file quantises its weights at load; `F32` on
+    /// an int8 file is an error.
+    pub fn precision(mut self, precision: Precision) -> Options {
+        self.precision = Some(precision);
         self
     }
 }
@@ -181,7 +230,7 @@ impl Embedder {
                 TextTokenizer::from_file(&tokenizer_path, max_length, sentence.lowercase)
             });
             let bert = WeightFile::open(&dir.join("model.safetensors"))
-                .and_then(|weights| Bert::load(&config, &weights.tensors()?, kernels));
+                .and_then(|weights| Bert::load(&config, &weights.tensors()?, kernels, options.precision));
             let tokenizer = tokenizer
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
@@ -393,7 +442,21 @@ impl Embedder {
 
     /// A descriptive name of the kernel path, e.g. `x86_64-f32-scalar`, for logs.
     pub fn kernel_name(&self) -> String {
-        self.bert.kernels().name()
+        let kernels = self.bert.kernels();
+        match self.bert.precision() {
+            Precision::F32 => kernels.name(),
+            precision => format!(
+                "{}-{}-{}",
+                std::env::consts::ARCH,
+                precision.name(),
+                kernels.isa()
+            ),
+        }
+    }
+
+    /// The dense layers' arithmetic.
+    pub fn precision(&self) -> Precision {
+        self.bert.precision()
     }
 
     /// The pooling modes the model uses.

@@ -27,7 +27,7 @@ mod tokenize;
 mod weights;
 
 pub use config::{BertConfig, Pooling, SentenceConfig};
-pub use embedder::{Embedder, Options};
+pub use embedder::{Embedder, Options, Precision};
 pub use error::{Error, Result};
 pub use locate::{default_model_dir, models_home, resolve_model, DEFAULT_MODEL_ID};
 pub use minilm_kernels::Isa;

@@ -13,6 +13,13 @@ use crate::error::{Error, Result};
 /// Bytes of a tensor converted before their pages of the map are released.
 const RELEASE_BYTES: usize = 1 << 20;
 
+/// The metadata key naming a quantised file's scheme, and the one scheme this version reads:
+/// int8 dense-layer weights, symmetric per output channel (`{name}.weight` as I8 `[n, k]` and
+/// `{name}.weight_scale` as F32 `[n]`, `w ≈ scale · value`), to be run with per-token
+/// asymmetric u8 activations; every other tensor as in the f32 model.
+pub(crate) const QUANTIZATION_KEY: &str = "minilm.quantization";
+pub(crate) const QUANTIZATION_SCHEME: &str = "int8-weight-per-channel-symmetric/v1";
+
 /// An open safetensors file. Tensors are read through [`WeightFile::tensors`].
 pub(crate) struct WeightFile {
     path: PathBuf,
@@ -41,11 +48,29 @@ impl WeightFile {
                     .is_ok()
             })
             .unwrap_or("");
+        let (_, header) = SafeTensors::read_metadata(&self.bytes).map_err(|e| Error::Safetensors {
+            path: self.path.clone(),
+            message: e.to_string(),
+        })?;
+        let quantized = match header.metadata().as_ref().and_then(|m| m.get(QUANTIZATION_KEY)) {
+            None => false,
+            Some(scheme) if scheme == QUANTIZATION_SCHEME => true,
+            Some(scheme) => {
+                return Err(Error::Safetensors {
+                    path: self.path.clone(),
+                    message: format!(
+                        "quantised with scheme {scheme:?}, which this version of minilm does not \
+                         read (it reads {QUANTIZATION_SCHEME:?}); quantise the f32 model again"
+                    ),
+                })
+            }
+        };
         Ok(Tensors {
             path: &self.path,
             file: &self.bytes,
             st,
             prefix,
+            quantized,
         })
     }
 }
@@ -56,9 +81,67 @@ pub(crate) struct Tensors<'a> {
     file: &'a MappedFile,
     st: SafeTensors<'a>,
     prefix: &'static str,
+    quantized: bool,
 }
 
 impl<'a> Tensors<'a> {
+    /// Whether the file holds int8 dense-layer weights (its metadata names the scheme).
+    pub(crate) fn is_quantized(&self) -> bool {
+        self.quantized
+    }
+
+    /// The name prefix of the file's tensors (`""` or `"bert."`).
+    pub(crate) fn prefix(&self) -> &'static str {
+        self.prefix
+    }
+
+    /// An int8 weight of a quantised file: its row-major `n x k` values and `n` scales, each
+    /// checked for dtype and shape, the scales for being finite and non-negative.
+    pub(crate) fn int8(&self, name: &str, n: usize, k: usize) -> Result<(Vec<i8>, AlignedF32)> {
+        let full = format!("{}{name}", self.prefix);
+        let view = self.st.tensor(&full).map_err(|_| Error::MissingTensor {
+            path: self.path.to_owned(),
+            name: name.to_owned(),
+        })?;
+        if view.dtype() != Dtype::I8 {
+            return Err(Error::TensorDtype {
+                path: self.path.to_owned(),
+                name: name.to_owned(),
+                dtype: format!("{:?} (a quantised file stores dense weights as I8)", view.dtype()),
+            });
+        }
+        if view.shape() != [n, k] {
+            return Err(Error::TensorShape {
+                path: self.path.to_owned(),
+                name: name.to_owned(),
+                expected: vec![n, k],
+                found: view.shape().to_vec(),
+            });
+        }
+        let values = view.data().iter().map(|&b| b as i8).collect();
+        let scale_name = format!("{name}_scale");
+        let scales = self.get(&scale_name, &[n])?;
+        if let Some(bad) = scales.iter().find(|s| !(s.is_finite() && **s >= 0.0)) {
+            return Err(Error::Safetensors {
+                path: self.path.to_owned(),
+                message: format!("{scale_name} holds {bad}, not a finite non-negative scale"),
+            });
+        }
+        self.release_bytes(view.data());
+        Ok((values, scales))
+    }
+
+    /// Every tensor of the file as (name, dtype, shape, bytes), in file order.
+    pub(crate) fn all(&self) -> Vec<(String, Dtype, Vec<usize>, &'a [u8])> {
+        let mut all: Vec<_> = self
+            .st
+            .tensors()
+            .into_iter()
+            .map(|(name, view)| (name, view.dtype(), view.shape().to_vec(), view.data()))
+            .collect();
+        all.sort_by_key(|(_, _, _, data)| data.as_ptr() as usize);
+        all
+    }
     /// The tensor `name` as f32, after checking it has `shape`.
     pub(crate) fn get(&self, name: &str, shape: &[usize]) -> Result<AlignedF32> {
         self.get_any(&[name], shape)
@@ -124,6 +207,11 @@ impl<'a> Tensors<'a> {
     /// Gives back the pages of the map that hold `tensor` (see [`MappedFile::release`]).
     pub(crate) fn release(&self, tensor: &FileTensor<'_>) {
         self.release_elements(tensor, 0..tensor.len());
+    }
+
+    fn release_bytes(&self, data: &[u8]) {
+        let start = data.as_ptr() as usize - self.file.as_ptr() as usize;
+        self.file.release(start..start + data.len());
     }
 
     fn release_elements(&self, tensor: &FileTensor<'_>, elements: Range<usize>) {

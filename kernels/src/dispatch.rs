@@ -8,6 +8,7 @@
 use std::fmt;
 use std::sync::OnceLock;
 
+use crate::qgemm::{self, QgemmFn};
 use crate::{activation, attention, gemm, norm, peak, pool, softmax};
 
 /// An instruction-set path a kernel table can be built for.
@@ -16,24 +17,38 @@ use crate::{activation, attention, gemm, norm, peak, pool, softmax};
 pub enum Isa {
     /// Portable Rust, the reference every other path is tested against.
     Scalar,
-    /// x86-64 AVX2 + FMA.
+    /// x86-64 AVX2 + FMA (int8 by widening to i16).
     Avx2,
-    /// x86-64 AVX-512 F/BW/VL.
+    /// x86-64 AVX2 + FMA with AVX-VNNI (256-bit `vpdpbusd` for int8).
+    AvxVnni,
+    /// x86-64 AVX-512 F/BW/VL (int8 on the AVX2 widening kernels).
     Avx512,
+    /// x86-64 AVX-512 F/BW/VL with AVX-512 VNNI (512-bit `vpdpbusd` for int8).
+    Avx512Vnni,
     /// aarch64 Advanced SIMD.
     Neon,
 }
 
 impl Isa {
     /// Every path, in order of preference (best first) for detection.
-    pub const ALL: [Isa; 4] = [Isa::Avx512, Isa::Avx2, Isa::Neon, Isa::Scalar];
+    pub const ALL: [Isa; 6] = [
+        Isa::Avx512Vnni,
+        Isa::Avx512,
+        Isa::AvxVnni,
+        Isa::Avx2,
+        Isa::Neon,
+        Isa::Scalar,
+    ];
 
-    /// The short name used by `MINILM_ISA` (`scalar`, `avx2`, `avx512`, `neon`).
+    /// The short name used by `MINILM_ISA` (`scalar`, `avx2`, `avx-vnni`, `avx512`,
+    /// `avx512-vnni`, `neon`).
     pub fn name(self) -> &'static str {
         match self {
             Isa::Scalar => "scalar",
             Isa::Avx2 => "avx2",
+            Isa::AvxVnni => "avx-vnni",
             Isa::Avx512 => "avx512",
+            Isa::Avx512Vnni => "avx512-vnni",
             Isa::Neon => "neon",
         }
     }
@@ -74,7 +89,8 @@ impl fmt::Display for IsaError {
         match self {
             IsaError::UnknownName(name) => write!(
                 f,
-                "unknown kernel path {name:?} (expected one of: scalar, avx2, avx512, neon)"
+                "unknown kernel path {name:?} (expected one of: scalar, avx2, avx-vnni, avx512, \
+                 avx512-vnni, neon)"
             ),
             IsaError::Unavailable(isa) => {
                 write!(f, "kernel path {isa} is not available on this CPU or build")
@@ -101,6 +117,9 @@ pub struct Kernels {
     pub(crate) isa: Isa,
     pub(crate) pack_weights: PackFn,
     pub(crate) gemm: GemmFn,
+    /// Output columns per panel of this path's int8 weights.
+    pub(crate) int8_panel: usize,
+    pub(crate) qgemm: QgemmFn,
     pub(crate) layernorm: RowsFn,
     pub(crate) gelu: fn(&mut [f32]),
     pub(crate) fma_loop: fn(&mut f32),
@@ -123,6 +142,8 @@ static SCALAR: Kernels = Kernels {
     isa: Isa::Scalar,
     pack_weights: gemm::scalar::pack_weights,
     gemm: gemm::scalar::gemm,
+    int8_panel: qgemm::scalar::PANEL,
+    qgemm: qgemm::scalar::qgemm,
     layernorm: norm::scalar::layernorm,
     gelu: activation::scalar::gelu,
     fma_loop: peak::scalar_fma_loop,
@@ -148,20 +169,48 @@ impl Avx2Fma {
 
     /// The AVX2 + FMA kernels.
     pub fn kernels(self) -> &'static Kernels {
-        static AVX2: Kernels = Kernels {
-            isa: Isa::Avx2,
-            pack_weights: gemm::avx2::pack_weights,
-            gemm: gemm::avx2::gemm,
-            layernorm: norm::avx2::layernorm,
-            gelu: activation::avx2::gelu,
-            fma_loop: peak::avx2::fma_loop,
-            softmax: softmax::avx2::softmax,
-            attention: attention::avx2::attention,
-            mean_pool: pool::avx2::mean_pool,
-            max_pool: pool::avx2::max_pool,
-            l2_normalize: pool::avx2::l2_normalize,
-        };
+        static AVX2: Kernels = avx2_table(Isa::Avx2, qgemm::avx2::PANEL, qgemm::avx2::qgemm);
         &AVX2
+    }
+}
+
+/// The AVX2 f32 kernels with the given int8 kernel.
+#[cfg(target_arch = "x86_64")]
+const fn avx2_table(isa: Isa, int8_panel: usize, qgemm: QgemmFn) -> Kernels {
+    Kernels {
+        isa,
+        pack_weights: gemm::avx2::pack_weights,
+        gemm: gemm::avx2::gemm,
+        int8_panel,
+        qgemm,
+        layernorm: norm::avx2::layernorm,
+        gelu: activation::avx2::gelu,
+        fma_loop: peak::avx2::fma_loop,
+        softmax: softmax::avx2::softmax,
+        attention: attention::avx2::attention,
+        mean_pool: pool::avx2::mean_pool,
+        max_pool: pool::avx2::max_pool,
+        l2_normalize: pool::avx2::l2_normalize,
+    }
+}
+
+/// Proof that the CPU runs AVX2, FMA and AVX-VNNI.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy, Debug)]
+pub struct AvxVnni(());
+
+#[cfg(target_arch = "x86_64")]
+impl AvxVnni {
+    /// The proof, if this CPU has AVX2, FMA and AVX-VNNI.
+    pub fn detect() -> Option<AvxVnni> {
+        (Avx2Fma::detect().is_some() && is_x86_feature_detected!("avxvnni")).then_some(AvxVnni(()))
+    }
+
+    /// The AVX2 kernels with AVX-VNNI int8.
+    pub fn kernels(self) -> &'static Kernels {
+        static AVX_VNNI: Kernels =
+            avx2_table(Isa::AvxVnni, qgemm::avx2::PANEL, qgemm::avx2::qgemm_vnni);
+        &AVX_VNNI
     }
 }
 
@@ -183,22 +232,51 @@ impl Avx512 {
         all.then_some(Avx512(()))
     }
 
-    /// The AVX-512 kernels.
+    /// The AVX-512 kernels (int8 on the AVX2 widening kernels).
     pub fn kernels(self) -> &'static Kernels {
-        static AVX512: Kernels = Kernels {
-            isa: Isa::Avx512,
-            pack_weights: gemm::avx512::pack_weights,
-            gemm: gemm::avx512::gemm,
-            layernorm: norm::avx512::layernorm,
-            gelu: activation::avx512::gelu,
-            fma_loop: peak::avx512::fma_loop,
-            softmax: softmax::avx512::softmax,
-            attention: attention::avx512::attention,
-            mean_pool: pool::avx512::mean_pool,
-            max_pool: pool::avx512::max_pool,
-            l2_normalize: pool::avx512::l2_normalize,
-        };
+        static AVX512: Kernels = avx512_table(Isa::Avx512, qgemm::avx2::PANEL, qgemm::avx2::qgemm);
         &AVX512
+    }
+}
+
+/// The AVX-512 f32 kernels with the given int8 kernel.
+#[cfg(target_arch = "x86_64")]
+const fn avx512_table(isa: Isa, int8_panel: usize, qgemm: QgemmFn) -> Kernels {
+    Kernels {
+        isa,
+        pack_weights: gemm::avx512::pack_weights,
+        gemm: gemm::avx512::gemm,
+        int8_panel,
+        qgemm,
+        layernorm: norm::avx512::layernorm,
+        gelu: activation::avx512::gelu,
+        fma_loop: peak::avx512::fma_loop,
+        softmax: softmax::avx512::softmax,
+        attention: attention::avx512::attention,
+        mean_pool: pool::avx512::mean_pool,
+        max_pool: pool::avx512::max_pool,
+        l2_normalize: pool::avx512::l2_normalize,
+    }
+}
+
+/// Proof that the CPU runs AVX-512 F/BW/VL and AVX-512 VNNI (and AVX2 + FMA).
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy, Debug)]
+pub struct Avx512Vnni(());
+
+#[cfg(target_arch = "x86_64")]
+impl Avx512Vnni {
+    /// The proof, if this CPU has AVX-512 F/BW/VL, AVX-512 VNNI, AVX2 and FMA.
+    pub fn detect() -> Option<Avx512Vnni> {
+        (Avx512::detect().is_some() && is_x86_feature_detected!("avx512vnni"))
+            .then_some(Avx512Vnni(()))
+    }
+
+    /// The AVX-512 kernels with AVX-512 VNNI int8.
+    pub fn kernels(self) -> &'static Kernels {
+        static AVX512_VNNI: Kernels =
+            avx512_table(Isa::Avx512Vnni, qgemm::avx512::PANEL, qgemm::avx512::qgemm);
+        &AVX512_VNNI
     }
 }
 
@@ -213,8 +291,16 @@ impl Kernels {
                 .map(Avx2Fma::kernels)
                 .ok_or_else(unavailable),
             #[cfg(target_arch = "x86_64")]
+            Isa::AvxVnni => AvxVnni::detect()
+                .map(AvxVnni::kernels)
+                .ok_or_else(unavailable),
+            #[cfg(target_arch = "x86_64")]
             Isa::Avx512 => Avx512::detect()
                 .map(Avx512::kernels)
+                .ok_or_else(unavailable),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512Vnni => Avx512Vnni::detect()
+                .map(Avx512Vnni::kernels)
                 .ok_or_else(unavailable),
             _ => Err(unavailable()),
         }

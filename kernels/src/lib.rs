@@ -21,13 +21,15 @@ pub mod norm;
 pub mod parallel;
 mod peak;
 pub mod pool;
+pub mod qgemm;
 mod simd;
 pub mod softmax;
 mod workspace;
 
 pub use buffer::AlignedF32;
 #[cfg(target_arch = "x86_64")]
-pub use dispatch::{Avx2Fma, Avx512};
+pub use dispatch::{Avx2Fma, Avx512, Avx512Vnni, AvxVnni};
 pub use dispatch::{Isa, IsaError, Kernels};
 pub use gemm::{Epilogue, PackedWeights};
+pub use qgemm::QuantizedWeights;
 pub use parallel::{Sequential, TaskRunner};

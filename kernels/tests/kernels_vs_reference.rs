@@ -4,98 +4,13 @@
 use minilm_kernels::activation::{erf_reference, erfc_reference, gelu_reference};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use minilm_kernels::{Epilogue, Kernels, TaskRunner};
+use minilm_kernels::{Epilogue, Kernels};
+
+mod common;
+use common::{assert_close, every_epilogue, gemm_shapes, paths, Rng, ScopedThreads};
 
 /// Sizes that straddle every plausible tile and vector width.
 const SIZES: [usize; 9] = [1, 2, 7, 16, 31, 33, 64, 255, 257];
-
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    fn uniform(&mut self, scale: f32) -> f32 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        let bits = self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 40;
-        (2.0 * (bits as f32 / (1u64 << 24) as f32) - 1.0) * scale
-    }
-    fn vec(&mut self, len: usize, scale: f32) -> Vec<f32> {
-        (0..len).map(|_| self.uniform(scale)).collect()
-    }
-}
-
-/// |got - want| <= atol + rtol·|want| for every element.
-fn assert_close(what: &str, got: &[f32], want: &[f64], atol: f64, rtol: f64) {
-    assert_eq!(got.len(), want.len(), "{what}: length");
-    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
-        let err = (f64::from(g) - w).abs();
-        assert!(
-            err <= atol + rtol * w.abs(),
-            "{what}: element {i}: got {g}, want {w} (error {err:e})"
-        );
-    }
-}
-
-/// Each epilogue, with `bias` where it takes one.
-fn every_epilogue(bias: &[f32]) -> [Epilogue<'_>; 4] {
-    [
-        Epilogue::None,
-        Epilogue::Bias(bias),
-        Epilogue::BiasGelu(bias),
-        Epilogue::BiasResidual(bias),
-    ]
-}
-
-fn paths() -> Vec<&'static Kernels> {
-    let paths = Kernels::available();
-    assert!(!paths.is_empty());
-    paths
-}
-
-/// GEMM shapes `(m, k, n)`: a sweep, not a cross product. Every row-group height of every path
-/// (1..=17 rows, then the 13/14-row groups of larger m), every `k` and `n` the brief lists (1, 7,
-/// 31, 33, 255, 257 and the model's 384/1152/1536), empty `k` and `n`, and the model's four
-/// products with enough rows to cross the row, panel and `k` blocks of the SIMD drivers.
-fn gemm_shapes() -> Vec<(usize, usize, usize)> {
-    let mut shapes = Vec::new();
-    // Row-group heights (m), on a k that crosses a k block and an n with a partial panel.
-    for m in 1..=17 {
-        shapes.push((m, 33, 47));
-    }
-    for m in [29, 31, 33, 43, 255, 257] {
-        shapes.push((m, 257, 33));
-    }
-    // k, with one small and one multi-group m.
-    for k in [1, 7, 31, 33, 255, 257, 384, 1152, 1536] {
-        shapes.push((3, k, 31));
-        shapes.push((31, k, 17));
-    }
-    // n, with one small and one multi-group m.
-    for n in [1, 7, 15, 16, 17, 31, 33, 255, 257, 384, 1152, 1536] {
-        shapes.push((1, 33, n));
-        shapes.push((16, 7, n));
-        shapes.push((33, 31, n));
-    }
-    // Nothing to sum, nothing to write.
-    shapes.extend([(5, 0, 17), (20, 0, 3), (4, 9, 0), (1, 1, 1)]);
-    // The model's products (k, n) = (384, 1152), (384, 1536), (1536, 384), (384, 384).
-    shapes.extend([
-        (12, 384, 1152),
-        (257, 384, 1152),
-        (7, 384, 1536),
-        (33, 384, 1536),
-    ]);
-    shapes.extend([
-        (16, 1536, 384),
-        (255, 1536, 384),
-        (1, 384, 384),
-        (100, 384, 384),
-    ]);
-    shapes
-}
 
 #[test]
 fn gemm_with_every_epilogue_matches_f64() {
@@ -191,27 +106,6 @@ fn gemm_rows_are_bit_identical_alone_or_in_a_batch() {
                 }
             }
         }
-    }
-}
-
-/// A runner with real threads (one scoped thread per task), counting the tasks it was given.
-struct ScopedThreads {
-    threads: usize,
-    tasks_seen: AtomicUsize,
-}
-
-impl TaskRunner for ScopedThreads {
-    fn threads(&self) -> usize {
-        self.threads
-    }
-
-    fn run(&self, tasks: usize, task: &(dyn Fn(usize) + Sync)) {
-        self.tasks_seen.fetch_max(tasks, Ordering::Relaxed);
-        std::thread::scope(|scope| {
-            for t in 0..tasks {
-                scope.spawn(move || task(t));
-            }
-        });
     }
 }
 

@@ -6,12 +6,13 @@
 
 use std::ops::Range;
 
-use minilm_kernels::{AlignedF32, Epilogue, Kernels, PackedWeights};
+use minilm_kernels::{AlignedF32, Epilogue, Kernels, PackedWeights, QuantizedWeights};
 use rayon::prelude::*;
 
 use super::pool_tasks::PoolTasks;
 use crate::config::BertConfig;
-use crate::error::Result;
+use crate::embedder::Precision;
+use crate::error::{Error, Result};
 use crate::weights::Tensors;
 
 /// Rows of an element-wise pass (LayerNorm) one task handles when a batch is split across threads.
@@ -67,8 +68,37 @@ fn sized(buffer: &mut Vec<f32>, len: usize) -> &mut [f32] {
 }
 
 struct Linear {
-    weight: PackedWeights,
+    weight: Weight,
     bias: AlignedF32,
+}
+
+/// A dense layer's weight in the model's precision.
+enum Weight {
+    F32(PackedWeights),
+    Int8(QuantizedWeights),
+}
+
+impl Weight {
+    /// Packs (or quantises and packs) an `n x k` weight whose rows come from `rows`.
+    fn from_rows(
+        kernels: &Kernels,
+        precision: Precision,
+        n: usize,
+        k: usize,
+        rows: &mut dyn FnMut(usize, &mut [f32]),
+    ) -> Weight {
+        match precision {
+            Precision::Int8 => Weight::Int8(kernels.quantize_weight_rows(n, k, rows)),
+            _ => Weight::F32(kernels.pack_weight_rows(n, k, rows)),
+        }
+    }
+
+    fn k(&self) -> usize {
+        match self {
+            Weight::F32(w) => w.k(),
+            Weight::Int8(w) => w.k(),
+        }
+    }
 }
 
 struct LayerNorm {
@@ -91,13 +121,23 @@ impl Linear {
     fn load(
         tensors: &Tensors<'_>,
         kernels: &Kernels,
+        precision: Precision,
         name: &str,
         n: usize,
         k: usize,
     ) -> Result<Linear> {
-        let weight = tensors.find(&[&format!("{name}.weight")], &[n, k])?;
         let bias = tensors.get(&format!("{name}.bias"), &[n])?;
-        let packed = kernels.pack_weight_rows(n, k, &mut |j, row| weight.convert(j * k, row));
+        if tensors.is_quantized() {
+            let (values, scales) = tensors.int8(&format!("{name}.weight"), n, k)?;
+            return Ok(Linear {
+                weight: Weight::Int8(kernels.int8_weights(n, k, &values, &scales)),
+                bias,
+            });
+        }
+        let weight = tensors.find(&[&format!("{name}.weight")], &[n, k])?;
+        let packed = Weight::from_rows(kernels, precision, n, k, &mut |j, row| {
+            weight.convert(j * k, row)
+        });
         tensors.release(&weight);
         Ok(Linear {
             weight: packed,
@@ -110,9 +150,25 @@ impl Linear {
     fn load_qkv(
         tensors: &Tensors<'_>,
         kernels: &Kernels,
+        precision: Precision,
         prefix: &str,
         h: usize,
     ) -> Result<Linear> {
+        if tensors.is_quantized() {
+            let (mut values, mut scales) = (Vec::with_capacity(3 * h * h), Vec::with_capacity(3 * h));
+            let mut bias = AlignedF32::zeroed(3 * h);
+            for (part, out) in ["query", "key", "value"].into_iter().zip(bias.chunks_mut(h.max(1))) {
+                let name = format!("{prefix}.attention.self.{part}");
+                let (v, s) = tensors.int8(&format!("{name}.weight"), h, h)?;
+                values.extend_from_slice(&v);
+                scales.extend_from_slice(&s);
+                out.copy_from_slice(&tensors.get(&format!("{name}.bias"), &[h])?);
+            }
+            return Ok(Linear {
+                weight: Weight::Int8(kernels.int8_weights(3 * h, h, &values, &scales)),
+                bias,
+            });
+        }
         let mut weights = Vec::with_capacity(3);
         let mut bias = AlignedF32::zeroed(3 * h);
         for (part, out) in ["query", "key", "value"]
@@ -123,7 +179,7 @@ impl Linear {
             weights.push(tensors.find(&[&format!("{name}.weight")], &[h, h])?);
             out.copy_from_slice(&tensors.get(&format!("{name}.bias"), &[h])?);
         }
-        let packed = kernels.pack_weight_rows(3 * h, h, &mut |j, row| {
+        let packed = Weight::from_rows(kernels, precision, 3 * h, h, &mut |j, row| {
             weights[j / h].convert((j % h) * h, row);
         });
         for weight in &weights {
@@ -148,15 +204,17 @@ impl Layer {
         config: &BertConfig,
         tensors: &Tensors<'_>,
         kernels: &Kernels,
+        precision: Precision,
         index: usize,
     ) -> Result<Layer> {
         let (h, inner) = (config.hidden_size, config.intermediate_size);
         let prefix = format!("encoder.layer.{index}");
         Ok(Layer {
-            qkv: Linear::load_qkv(tensors, kernels, &prefix, h)?,
+            qkv: Linear::load_qkv(tensors, kernels, precision, &prefix, h)?,
             attention_out: Linear::load(
                 tensors,
                 kernels,
+                precision,
                 &format!("{prefix}.attention.output.dense"),
                 h,
                 h,
@@ -169,6 +227,7 @@ impl Layer {
             intermediate: Linear::load(
                 tensors,
                 kernels,
+                precision,
                 &format!("{prefix}.intermediate.dense"),
                 inner,
                 h,
@@ -176,6 +235,7 @@ impl Layer {
             output: Linear::load(
                 tensors,
                 kernels,
+                precision,
                 &format!("{prefix}.output.dense"),
                 h,
                 inner,
@@ -189,6 +249,7 @@ impl Layer {
 pub(crate) struct Bert {
     config: BertConfig,
     kernels: &'static Kernels,
+    precision: Precision,
     word_embeddings: AlignedF32,
     position_embeddings: AlignedF32,
     token_type_embeddings: AlignedF32,
@@ -203,14 +264,26 @@ impl Bert {
         config: &BertConfig,
         tensors: &Tensors<'_>,
         kernels: &'static Kernels,
+        precision: Option<Precision>,
     ) -> Result<Bert> {
         let h = config.hidden_size;
+        let precision = match (precision, tensors.is_quantized()) {
+            (Some(Precision::F32), true) => {
+                return Err(Error::InvalidOption(
+                    "the model file holds int8-quantised weights: load it with precision int8 \
+                     (the default for such a file)"
+                        .into(),
+                ))
+            }
+            (_, true) => Precision::Int8,
+            (precision, false) => precision.unwrap_or_default(),
+        };
         let (word_embeddings, layers) = std::thread::scope(|scope| {
             let words = scope.spawn(|| {
                 tensors.get("embeddings.word_embeddings.weight", &[config.vocab_size, h])
             });
             let layers = (0..config.num_layers)
-                .map(|index| Layer::load(config, tensors, kernels, index))
+                .map(|index| Layer::load(config, tensors, kernels, precision, index))
                 .collect::<Result<Vec<Layer>>>();
             let words = words
                 .join()
@@ -220,6 +293,7 @@ impl Bert {
         Ok(Bert {
             config: config.clone(),
             kernels,
+            precision,
             word_embeddings: word_embeddings?,
             position_embeddings: tensors.get(
                 "embeddings.position_embeddings.weight",
@@ -240,6 +314,10 @@ impl Bert {
 
     pub(crate) fn kernels(&self) -> &'static Kernels {
         self.kernels
+    }
+
+    pub(crate) fn precision(&self) -> Precision {
+        self.precision
     }
 
     /// Runs the encoder over `batch`, leaving the last hidden state, one row per token, in
@@ -318,8 +396,14 @@ impl Bert {
     /// `out = epilogue(input · Wᵀ)` on the pool's threads (the kernels choose the split).
     fn dense(&self, input: &[f32], linear: &Linear, epilogue: Epilogue<'_>, out: &mut [f32]) {
         let rows = input.len() / linear.weight.k();
-        self.kernels
-            .gemm_parallel(input, rows, &linear.weight, epilogue, out, &PoolTasks);
+        match &linear.weight {
+            Weight::F32(w) => self
+                .kernels
+                .gemm_parallel(input, rows, w, epilogue, out, &PoolTasks),
+            Weight::Int8(w) => self
+                .kernels
+                .qgemm_parallel(input, rows, w, epilogue, out, &PoolTasks),
+        }
     }
 
     fn layernorm(&self, x: &mut [f32], norm: &LayerNorm, eps: f32) {

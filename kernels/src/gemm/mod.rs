@@ -14,7 +14,7 @@ pub(crate) mod avx512;
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod blocked;
 pub(crate) mod scalar;
-mod split;
+pub(crate) mod split;
 
 use std::ops::Range;
 
@@ -169,7 +169,11 @@ impl Kernels {
             n.checked_mul(k).is_some(),
             "pack_weight_rows: n x k overflows"
         );
-        (self.pack_weights)(rows, n, k)
+        let mut packed = (self.pack_weights)(rows, n, k);
+        // Paths that share f32 kernels (with and without VNNI) share the packing; the weights
+        // belong to the table that packed them.
+        packed.isa = self.isa;
+        packed
     }
 
     /// `C = epilogue(A · Wᵀ)` for `A` of `m x k` rows and `C` of `m x n`, both row-major, on the
@@ -207,7 +211,20 @@ impl Kernels {
         runner: &dyn TaskRunner,
     ) {
         self.check_gemm(a, m, w, &epilogue, c);
-        split::run(self.gemm, a, m, w, epilogue, c, runner);
+        let (n, k) = (w.n, w.k);
+        let product = split::Product {
+            m,
+            n,
+            k,
+            panel: w.panel_width(),
+            min_task_ops: split::MIN_TASK_FLOPS,
+        };
+        let gemm = self.gemm;
+        split::run(&product, c, runner, &|rows, out| {
+            // SAFETY: `split::run` hands each call rows and columns of `C` that no other call
+            // writes, with `out.c` at the first row, while it holds the unique borrow of `C`.
+            unsafe { gemm(&a[rows.start * k..rows.end * k], rows.len(), w, epilogue, out) }
+        });
     }
 
     fn check_gemm(

@@ -11,8 +11,9 @@
 //! is cut (the tiles guarantee it for any row group or panel range), so results do not depend
 //! on the thread count.
 
-use super::{Epilogue, Output, PackedWeights};
-use crate::dispatch::GemmFn;
+use std::ops::Range;
+
+use super::Output;
 use crate::parallel::SharedOutput;
 use crate::TaskRunner;
 
@@ -20,7 +21,7 @@ use crate::TaskRunner;
 /// more than it saves: a hand-off to a rayon worker measured 2-10 µs here, and 256 KFLOP take
 /// 2-5 µs on one core. Small as that is, a product whose weights overflow one core's L2 but fit
 /// in two gains more than the hand-off costs (`kernels/DESIGN.md`).
-const MIN_TASK_FLOPS: usize = 256 << 10;
+pub(crate) const MIN_TASK_FLOPS: usize = 256 << 10;
 
 /// Row-block tasks per thread: more, smaller tasks than threads let a thread that runs faster (a
 /// shared host's cores do not run at one speed) take a larger share. Column slices are one per
@@ -32,41 +33,45 @@ const TASKS_PER_THREAD: usize = 3;
 const MIN_ROWS_PER_TASK: usize = 32;
 
 /// Part `i` of `n` split into `parts` runs as even as possible, as a range.
-fn even_part(n: usize, parts: usize, i: usize) -> std::ops::Range<usize> {
+fn even_part(n: usize, parts: usize, i: usize) -> Range<usize> {
     let (base, longer) = (n / parts, n % parts);
     let start = i * base + i.min(longer);
     start..start + base + usize::from(i < longer)
 }
 
-/// `C = epilogue(A · Wᵀ)` across `runner`'s threads; the public wrapper checked the lengths.
+/// The shape of one product as the split sees it.
+pub(crate) struct Product {
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    /// Output columns per weight panel: a column slice starts on a multiple.
+    pub panel: usize,
+    /// Floating-point (or integer) operations one hand-off must carry to pay for itself.
+    pub min_task_ops: usize,
+}
+
+/// Runs `entry(rows, out)` over pieces of the `m x n` output `c` across `runner`'s threads;
+/// `entry` computes rows `rows` of `C` (with `out.c` at the first of them) in the columns
+/// `out.cols`. The public wrappers checked the lengths.
 pub(crate) fn run(
-    gemm: GemmFn,
-    a: &[f32],
-    m: usize,
-    w: &PackedWeights,
-    epilogue: Epilogue<'_>,
+    product: &Product,
     c: &mut [f32],
     runner: &dyn TaskRunner,
+    entry: &(dyn Fn(Range<usize>, Output) + Sync),
 ) {
-    let (n, k) = (w.n, w.k);
+    let Product { m, n, k, .. } = *product;
     let threads = runner.threads();
-    let tasks = (threads * TASKS_PER_THREAD).min(2 * m * n * k / MIN_TASK_FLOPS);
+    let tasks = (threads * TASKS_PER_THREAD).min(2 * m * n * k / product.min_task_ops.max(1));
     let row_tasks = tasks.min(m / MIN_ROWS_PER_TASK);
     let shared = SharedOutput(c.as_mut_ptr());
     if threads <= 1 || tasks <= 1 {
-        // SAFETY: `c` is `m x n` and uniquely borrowed for the call.
-        unsafe {
-            gemm(
-                a,
-                m,
-                w,
-                epilogue,
-                Output {
-                    c: shared.get(),
-                    cols: 0..n,
-                },
-            )
-        };
+        entry(
+            0..m,
+            Output {
+                c: shared.get(),
+                cols: 0..n,
+            },
+        );
     } else if row_tasks >= threads {
         runner.run(row_tasks, &|t| {
             let rows = even_part(m, row_tasks, t);
@@ -75,20 +80,12 @@ pub(crate) fn run(
                 c: unsafe { shared.get().add(rows.start * n) },
                 cols: 0..n,
             };
-            // SAFETY: the task's rows are `rows.len()` rows of `C` that no other task writes,
-            // and `run` holds the unique borrow of `C` until every task has returned.
-            unsafe {
-                gemm(
-                    &a[rows.start * k..rows.end * k],
-                    rows.len(),
-                    w,
-                    epilogue,
-                    out,
-                )
-            };
+            // The task's rows are `rows.len()` rows of `C` that no other task writes, and
+            // `run` holds the unique borrow of `C` until every task has returned.
+            entry(rows, out);
         });
     } else {
-        let width = w.panel_width();
+        let width = product.panel;
         let panels = n.div_ceil(width);
         let tasks = tasks.min(threads).min(panels);
         runner.run(tasks, &|t| {
@@ -97,9 +94,9 @@ pub(crate) fn run(
                 c: shared.get(),
                 cols: part.start * width..(part.end * width).min(n),
             };
-            // SAFETY: the task's columns start on a panel boundary and no other task writes
-            // them; `run` holds the unique borrow of `C` until every task has returned.
-            unsafe { gemm(a, m, w, epilogue, out) };
+            // The task's columns start on a panel boundary and no other task writes them;
+            // `run` holds the unique borrow of `C` until every task has returned.
+            entry(0..m, out);
         });
     }
 }

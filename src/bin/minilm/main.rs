@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use minilm::{Embedder, Options};
+use minilm::{Embedder, Options, Precision};
 
 /// Sentence embeddings with all-MiniLM-L6-v2 (or another BERT sentence-transformers model), in
 /// pure Rust.
@@ -83,11 +83,20 @@ struct ModelArgs {
     /// max_seq_length, 256 for all-MiniLM-L6-v2).
     #[arg(long, value_name = "N")]
     max_length: Option<usize>,
+
+    /// Arithmetic of the dense layers: f32 (matches sentence-transformers) or int8 (faster;
+    /// an f32 model's weights are quantised at load). Default: the model file's.
+    #[arg(long, value_name = "f32|int8")]
+    precision: Option<String>,
 }
 
 impl ModelArgs {
     fn load(&self) -> Result<Embedder, String> {
         let mut options = Options::default().batch_size(self.batch_size);
+        if let Some(precision) = &self.precision {
+            let precision: Precision = precision.parse().map_err(|e: minilm::Error| e.to_string())?;
+            options = options.precision(precision);
+        }
         if let Some(threads) = self.threads {
             options = options.threads(threads);
         }

@@ -1,0 +1,282 @@
+//! 256-bit int8 tiles: 8-column panels, steps of 4 `k` values, for two paths that share the
+//! layout and differ in the dot step:
+//! - **AVX-VNNI**: one `vpdpbusd ymm` per row, panel and step (u8 x s8, four products per lane);
+//! - **AVX2 without VNNI**: the same sums by widening to i16. Each 32-bit lane's four weight
+//!   bytes split into the even (`w0, w2`) and odd (`w1, w3`) bytes, sign-extended in place by
+//!   shifts; the activation bytes split the same way, zero-extended; two `vpmaddwd` then give
+//!   `a0 w0 + a2 w2` and `a1 w1 + a3 w3` exactly (each product at most 255 x 128, no i16
+//!   saturation, unlike `vpmaddubsw`). Full 8-bit weights, so the results equal VNNI's
+//!   bit for bit, at about four instructions per `vpdpbusd`.
+//!
+//! Tiles of 4 rows x 2 panels (8 accumulators; the widening path needs 4 more registers for the
+//! split weights, 14 of 16), and more panels for 1 or 2 rows.
+
+use std::arch::x86_64::*;
+
+use super::driver::{self, Int8Tiles, Job};
+use super::{QuantizedWeights, RowQuant};
+use crate::gemm::blocked::Finish;
+use crate::gemm::{Epilogue, Output};
+use crate::simd::avx2::Avx2F32;
+
+pub(crate) const PANEL: usize = 8;
+
+/// # Safety
+/// The [`Output`] contract; the CPU has AVX2 and FMA (the dispatch hands this entry out only
+/// then).
+pub(crate) unsafe fn qgemm(
+    a: &[f32],
+    m: usize,
+    w: &QuantizedWeights,
+    epilogue: Epilogue<'_>,
+    out: Output,
+) {
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn with_features(
+        a: &[f32],
+        m: usize,
+        w: &QuantizedWeights,
+        epilogue: Epilogue<'_>,
+        out: Output,
+    ) {
+        // SAFETY: the features are enabled here; `w` was packed by this path (the public
+        // wrapper checks `w.isa`), so in 8-wide panels; the caller keeps the output contract.
+        unsafe { driver::qgemm::<Ymm<false>>(a, m, w, epilogue, out) }
+    }
+    // SAFETY: reachable only through the AVX2 kernel table, handed out only after the
+    // dispatch detected these features.
+    unsafe { with_features(a, m, w, epilogue, out) }
+}
+
+/// # Safety
+/// The [`Output`] contract; the CPU has AVX2, FMA and AVX-VNNI (the dispatch hands this entry
+/// out only then).
+pub(crate) unsafe fn qgemm_vnni(
+    a: &[f32],
+    m: usize,
+    w: &QuantizedWeights,
+    epilogue: Epilogue<'_>,
+    out: Output,
+) {
+    #[target_feature(enable = "avx2,fma,avxvnni")]
+    unsafe fn with_features(
+        a: &[f32],
+        m: usize,
+        w: &QuantizedWeights,
+        epilogue: Epilogue<'_>,
+        out: Output,
+    ) {
+        // SAFETY: as in `qgemm`, with AVX-VNNI enabled too.
+        unsafe { driver::qgemm::<Ymm<true>>(a, m, w, epilogue, out) }
+    }
+    // SAFETY: reachable only through the AVX-VNNI kernel table, handed out only after the
+    // dispatch detected these features.
+    unsafe { with_features(a, m, w, epilogue, out) }
+}
+
+/// The 256-bit tiles, with `vpdpbusd` when `VNNI`, widening otherwise.
+struct Ymm<const VNNI: bool>;
+
+// SAFETY: `quantize` and `row_group` access memory only within their contracts, and are only
+// compiled into the entry points above (AVX-VNNI instructions only into `qgemm_vnni`).
+unsafe impl<const VNNI: bool> Int8Tiles for Ymm<VNNI> {
+    const PANEL: usize = PANEL;
+    const MR: usize = 4;
+
+    #[inline(always)]
+    unsafe fn quantize(
+        a: *const f32,
+        k: usize,
+        rows: usize,
+        packed: *mut u8,
+        params: &mut [RowQuant],
+    ) {
+        // SAFETY: the trait contract: rows x k readable floats, the block writable, AVX2.
+        unsafe {
+            for (i, param) in params.iter_mut().enumerate().take(rows) {
+                let row = a.add(i * k);
+                let full = k / 8 * 8;
+                let (mut lo, mut hi) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+                for p in (0..full).step_by(8) {
+                    let x = _mm256_loadu_ps(row.add(p));
+                    lo = _mm256_min_ps(lo, x);
+                    hi = _mm256_max_ps(hi, x);
+                }
+                let (lo_lanes, hi_lanes): ([f32; 8], [f32; 8]) =
+                    (std::mem::transmute(lo), std::mem::transmute(hi));
+                let mut lo = lo_lanes.into_iter().fold(0.0f32, f32::min);
+                let mut hi = hi_lanes.into_iter().fold(0.0f32, f32::max);
+                for p in full..k {
+                    lo = lo.min(*row.add(p));
+                    hi = hi.max(*row.add(p));
+                }
+                let q = RowQuant::for_range(lo, hi);
+                *param = q;
+                let (inv, zero) = (_mm256_set1_ps(q.inv), _mm256_set1_ps(q.zero as f32));
+                let (floor, ceil) = (_mm256_setzero_ps(), _mm256_set1_ps(255.0));
+                let stride = rows * 4;
+                let dst = packed.add(i * 4);
+                for p in (0..full).step_by(8) {
+                    let x = _mm256_mul_ps(_mm256_loadu_ps(row.add(p)), inv);
+                    let x = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(x);
+                    let x = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(x, zero), floor), ceil);
+                    let ints = _mm256_cvtps_epi32(x);
+                    let halves = _mm_packus_epi32(
+                        _mm256_castsi256_si128(ints),
+                        _mm256_extracti128_si256::<1>(ints),
+                    );
+                    let bytes = _mm_packus_epi16(halves, halves);
+                    let s = p / 4;
+                    dst.add(s * stride)
+                        .cast::<i32>()
+                        .write_unaligned(_mm_cvtsi128_si32(bytes));
+                    dst.add((s + 1) * stride)
+                        .cast::<i32>()
+                        .write_unaligned(_mm_extract_epi32::<1>(bytes));
+                }
+                // The tail, and zeros up to the last whole step.
+                for p in full..k.div_ceil(4) * 4 {
+                    let u = if p < k { q.quantize(*row.add(p)) } else { 0 };
+                    *dst.add((p / 4) * stride + p % 4) = u;
+                }
+            }
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn row_group(job: &Job<'_>) {
+        // SAFETY (every arm): the caller keeps the job contract and guarantees the ISA.
+        unsafe {
+            match job.rows {
+                1 => group::<VNNI, 1, 4>(job),
+                2 => group::<VNNI, 2, 3>(job),
+                3 => group::<VNNI, 3, 2>(job),
+                4 => group::<VNNI, 4, 2>(job),
+                _ => unreachable!("int8 row group of {} rows", job.rows),
+            }
+        }
+    }
+}
+
+/// The group's panels, `NP` at a time, then one at a time.
+///
+/// # Safety
+/// The ISA present (AVX-VNNI too when `VNNI`); `job` keeps the [`Job`] contract with
+/// `job.rows == MR`.
+#[inline(always)]
+unsafe fn group<const VNNI: bool, const MR: usize, const NP: usize>(job: &Job<'_>) {
+    let mut q = 0;
+    // SAFETY (both loops): tiles at panels q..q+NP (resp. q) < job.panels, within the contract.
+    unsafe {
+        while q + NP <= job.panels {
+            tile::<VNNI, MR, NP>(job, q);
+            q += NP;
+        }
+        while q < job.panels {
+            tile::<VNNI, MR, 1>(job, q);
+            q += 1;
+        }
+    }
+}
+
+/// Rows `0..MR` against panels `q0..q0+NP` of the job.
+///
+/// # Safety
+/// As [`group`], with `q0 + NP <= job.panels`.
+#[inline(always)]
+unsafe fn tile<const VNNI: bool, const MR: usize, const NP: usize>(job: &Job<'_>, q0: usize) {
+    // SAFETY: every pointer stays in the ranges of the Job contract: steps s < job.steps of the
+    // block for rows i < MR; panels q0 + q < job.panels; columns limited to `job.cols`.
+    unsafe {
+        let mut acc = [[_mm256_setzero_si256(); NP]; MR];
+        let w = job.w.add(q0 * job.panel_stride);
+        for s in 0..job.steps {
+            let a = job.a.add(s * MR * 4);
+            if VNNI {
+                let mut wv = [_mm256_setzero_si256(); NP];
+                for (q, v) in wv.iter_mut().enumerate() {
+                    *v = _mm256_loadu_si256(w.add(q * job.panel_stride + s * PANEL * 4).cast());
+                }
+                for (i, row) in acc.iter_mut().enumerate() {
+                    let av = _mm256_set1_epi32(a.add(i * 4).cast::<i32>().read_unaligned());
+                    for (sum, &wq) in row.iter_mut().zip(&wv) {
+                        *sum = _mm256_dpbusd_avx_epi32(*sum, av, wq);
+                    }
+                }
+            } else {
+                let mut even = [_mm256_setzero_si256(); NP];
+                let mut odd = [_mm256_setzero_si256(); NP];
+                for q in 0..NP {
+                    let v = _mm256_loadu_si256(w.add(q * job.panel_stride + s * PANEL * 4).cast());
+                    even[q] = _mm256_srai_epi16::<8>(_mm256_slli_epi16::<8>(v));
+                    odd[q] = _mm256_srai_epi16::<8>(v);
+                }
+                for (i, row) in acc.iter_mut().enumerate() {
+                    let bytes = a.add(i * 4).cast::<i32>().read_unaligned();
+                    let a_even = _mm256_set1_epi32(bytes & 0x00FF_00FF);
+                    let a_odd = _mm256_set1_epi32((bytes >> 8) & 0x00FF_00FF);
+                    for (q, sum) in row.iter_mut().enumerate() {
+                        let pair = _mm256_add_epi32(
+                            _mm256_madd_epi16(a_even, even[q]),
+                            _mm256_madd_epi16(a_odd, odd[q]),
+                        );
+                        *sum = _mm256_add_epi32(*sum, pair);
+                    }
+                }
+            }
+        }
+
+        // Dequantise, as `super::dequantize` does, then the epilogue.
+        let mut sums = [[[0.0f32; PANEL]; NP]; MR];
+        for q in 0..NP {
+            let col = (q0 + q) * PANEL;
+            let col_sums = _mm256_loadu_si256(job.col_sums.add(col).cast());
+            let scales = _mm256_loadu_ps(job.scales.add(col));
+            for (i, row) in acc.iter().enumerate() {
+                let p = job.params[i];
+                let fix = _mm256_mullo_epi32(_mm256_set1_epi32(p.zero), col_sums);
+                let exact = _mm256_cvtepi32_ps(_mm256_sub_epi32(row[q], fix));
+                let scale = _mm256_mul_ps(_mm256_set1_ps(p.scale), scales);
+                _mm256_storeu_ps(sums[i][q].as_mut_ptr(), _mm256_mul_ps(exact, scale));
+            }
+        }
+        let col0 = q0 * PANEL;
+        for q in 0..NP {
+            let col = col0 + q * PANEL;
+            if col >= job.cols {
+                break;
+            }
+            let valid = (job.cols - col).min(PANEL);
+            for (i, row) in sums.iter().enumerate() {
+                let dst = job.c.add(i * job.ldc + col);
+                for (l, &sum) in row[q].iter().enumerate().take(valid) {
+                    let out = dst.add(l);
+                    *out = match job.finish {
+                        Finish::Plain => sum,
+                        Finish::Bias | Finish::BiasGelu => sum + *job.bias.add(col + l),
+                        Finish::BiasResidual => *out + (sum + *job.bias.add(col + l)),
+                    };
+                }
+            }
+        }
+        if job.finish == Finish::BiasGelu && col0 < job.cols {
+            let width = (NP * PANEL).min(job.cols - col0);
+            for i in 0..MR {
+                gelu_row(job.c.add(i * job.ldc + col0), width);
+            }
+        }
+    }
+}
+
+/// GELU in place over `len` floats at `row`, while they are hot in L1.
+///
+/// # Safety
+/// AVX2 + FMA present; `row` valid for `len` reads and writes, aliased by nothing live.
+#[inline(never)]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn gelu_row(row: *mut f32, len: usize) {
+    // SAFETY: the caller guarantees the range and the ISA.
+    unsafe {
+        crate::activation::simd::gelu::<Avx2F32>(std::slice::from_raw_parts_mut(row, len));
+    }
+}

@@ -1,0 +1,235 @@
+//! AVX-512 VNNI int8 tiles: 16-column panels, one `vpdpbusd` per row, panel and step of 4 `k`
+//! values (u8 activations x s8 weights, four products summed into each i32 lane).
+//!
+//! The main tile is 8 rows x 3 panels (48 columns): 24 accumulators, 3 weight vectors and a
+//! broadcast, 28 of the 32 zmm registers. Per step it issues 24 `vpdpbusd` (12 cycles on two
+//! ports) against 3 weight loads and 8 broadcasts. Smaller groups take more panels so that at
+//! least 8 independent chains hide the instruction's latency.
+
+use std::arch::x86_64::*;
+
+use super::driver::{self, Int8Tiles, Job};
+use super::{QuantizedWeights, RowQuant};
+use crate::gemm::blocked::Finish;
+use crate::gemm::{Epilogue, Output};
+use crate::simd::avx512::Avx512F32;
+
+pub(crate) const PANEL: usize = 16;
+
+/// # Safety
+/// The [`Output`] contract; the CPU has AVX-512 F/BW/VL and AVX-512 VNNI (the dispatch hands
+/// this entry out only then).
+pub(crate) unsafe fn qgemm(
+    a: &[f32],
+    m: usize,
+    w: &QuantizedWeights,
+    epilogue: Epilogue<'_>,
+    out: Output,
+) {
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
+    unsafe fn with_features(
+        a: &[f32],
+        m: usize,
+        w: &QuantizedWeights,
+        epilogue: Epilogue<'_>,
+        out: Output,
+    ) {
+        // SAFETY: the features are enabled here; `w` was packed by this path (the public
+        // wrapper checks `w.isa`), so in 16-wide panels; the caller keeps the output contract.
+        unsafe { driver::qgemm::<Vnni512>(a, m, w, epilogue, out) }
+    }
+    // SAFETY: reachable only through the AVX-512 VNNI kernel table, handed out only after the
+    // dispatch detected these features.
+    unsafe { with_features(a, m, w, epilogue, out) }
+}
+
+struct Vnni512;
+
+// SAFETY: `quantize` and `row_group` access memory only within their contracts, and are only
+// compiled into the AVX-512 VNNI entry point above.
+unsafe impl Int8Tiles for Vnni512 {
+    const PANEL: usize = PANEL;
+    const MR: usize = 8;
+
+    #[inline(always)]
+    unsafe fn quantize(
+        a: *const f32,
+        k: usize,
+        rows: usize,
+        packed: *mut u8,
+        params: &mut [RowQuant],
+    ) {
+        // SAFETY: the trait contract: rows x k readable floats, the block writable, AVX-512.
+        unsafe {
+            for (i, param) in params.iter_mut().enumerate().take(rows) {
+                let row = a.add(i * k);
+                let full = k / 16 * 16;
+                let (mut lo, mut hi) = (_mm512_setzero_ps(), _mm512_setzero_ps());
+                for p in (0..full).step_by(16) {
+                    let x = _mm512_loadu_ps(row.add(p));
+                    lo = _mm512_min_ps(lo, x);
+                    hi = _mm512_max_ps(hi, x);
+                }
+                let (mut lo, mut hi) = (_mm512_reduce_min_ps(lo), _mm512_reduce_max_ps(hi));
+                for p in full..k {
+                    lo = lo.min(*row.add(p));
+                    hi = hi.max(*row.add(p));
+                }
+                let q = RowQuant::for_range(lo, hi);
+                *param = q;
+                let (inv, zero) = (_mm512_set1_ps(q.inv), _mm512_set1_ps(q.zero as f32));
+                let (floor, ceil) = (_mm512_setzero_ps(), _mm512_set1_ps(255.0));
+                let stride = rows * 4;
+                let dst = packed.add(i * 4);
+                for p in (0..full).step_by(16) {
+                    let x = _mm512_mul_ps(_mm512_loadu_ps(row.add(p)), inv);
+                    let x = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(x);
+                    let x = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(x, zero), floor), ceil);
+                    let bytes = _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(x));
+                    // Four steps of four bytes, each to its row's slot of the step.
+                    let s = p / 4;
+                    let words: [u32; 4] = std::mem::transmute(bytes);
+                    for (t, word) in words.into_iter().enumerate() {
+                        dst.add((s + t) * stride).cast::<u32>().write_unaligned(word);
+                    }
+                }
+                // The tail, and zeros up to the last whole step.
+                for p in full..k.div_ceil(4) * 4 {
+                    let u = if p < k { q.quantize(*row.add(p)) } else { 0 };
+                    *dst.add((p / 4) * stride + p % 4) = u;
+                }
+            }
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn row_group(job: &Job<'_>) {
+        // SAFETY (every arm): the caller keeps the job contract and guarantees the ISA.
+        unsafe {
+            match job.rows {
+                1 => group::<1, 8>(job),
+                2 => group::<2, 6>(job),
+                3 => group::<3, 4>(job),
+                4 => group::<4, 4>(job),
+                5 => group::<5, 3>(job),
+                6 => group::<6, 3>(job),
+                7 => group::<7, 3>(job),
+                8 => group::<8, 3>(job),
+                _ => unreachable!("int8 row group of {} rows", job.rows),
+            }
+        }
+    }
+}
+
+/// The group's panels, `NP` at a time, then one at a time.
+///
+/// # Safety
+/// AVX-512 VNNI present; `job` keeps the [`Job`] contract with `job.rows == MR`.
+#[inline(always)]
+unsafe fn group<const MR: usize, const NP: usize>(job: &Job<'_>) {
+    let mut q = 0;
+    // SAFETY (both loops): tiles at panels q..q+NP (resp. q) < job.panels, within the contract.
+    unsafe {
+        while q + NP <= job.panels {
+            tile::<MR, NP>(job, q);
+            q += NP;
+        }
+        while q < job.panels {
+            tile::<MR, 1>(job, q);
+            q += 1;
+        }
+    }
+}
+
+/// Lanes `0..valid` of a panel (valid in 1..=16).
+#[inline(always)]
+fn column_mask(valid: usize) -> __mmask16 {
+    (u32::MAX >> (32 - valid.min(PANEL))) as __mmask16
+}
+
+/// Rows `0..MR` against panels `q0..q0+NP` of the job.
+///
+/// # Safety
+/// AVX-512 VNNI present; the [`Job`] contract with `job.rows == MR` and `q0 + NP <= job.panels`.
+#[inline(always)]
+unsafe fn tile<const MR: usize, const NP: usize>(job: &Job<'_>, q0: usize) {
+    // SAFETY: every pointer stays in the ranges of the Job contract: steps s < job.steps of the
+    // block for rows i < MR; panels q0 + q < job.panels; columns masked to `job.cols`.
+    unsafe {
+        let mut acc = [[_mm512_setzero_si512(); NP]; MR];
+        let w = job.w.add(q0 * job.panel_stride);
+        for s in 0..job.steps {
+            let mut wv = [_mm512_setzero_si512(); NP];
+            for (q, v) in wv.iter_mut().enumerate() {
+                *v = _mm512_loadu_si512(w.add(q * job.panel_stride + s * PANEL * 4).cast());
+            }
+            let a = job.a.add(s * MR * 4);
+            for (i, row) in acc.iter_mut().enumerate() {
+                let av = _mm512_set1_epi32(a.add(i * 4).cast::<i32>().read_unaligned());
+                for (sum, &wq) in row.iter_mut().zip(&wv) {
+                    *sum = _mm512_dpbusd_epi32(*sum, av, wq);
+                }
+            }
+        }
+
+        // Dequantise, as `super::dequantize` does, then the epilogue.
+        let mut sums = [[[0.0f32; PANEL]; NP]; MR];
+        for q in 0..NP {
+            let col = (q0 + q) * PANEL;
+            let col_sums = _mm512_loadu_si512(job.col_sums.add(col).cast());
+            let scales = _mm512_loadu_ps(job.scales.add(col));
+            for (i, row) in acc.iter().enumerate() {
+                let p = job.params[i];
+                let fix = _mm512_mullo_epi32(_mm512_set1_epi32(p.zero), col_sums);
+                let exact = _mm512_cvtepi32_ps(_mm512_sub_epi32(row[q], fix));
+                let scale = _mm512_mul_ps(_mm512_set1_ps(p.scale), scales);
+                _mm512_storeu_ps(sums[i][q].as_mut_ptr(), _mm512_mul_ps(exact, scale));
+            }
+        }
+        let col0 = q0 * PANEL;
+        for q in 0..NP {
+            let col = col0 + q * PANEL;
+            if col >= job.cols {
+                break;
+            }
+            let mask = column_mask(job.cols - col);
+            let b = if job.finish == Finish::Plain {
+                _mm512_setzero_ps()
+            } else {
+                _mm512_maskz_loadu_ps(mask, job.bias.add(col))
+            };
+            for (i, row) in sums.iter().enumerate() {
+                let dst = job.c.add(i * job.ldc + col);
+                let sum = _mm512_loadu_ps(row[q].as_ptr());
+                let out = match job.finish {
+                    Finish::Plain => sum,
+                    Finish::Bias | Finish::BiasGelu => _mm512_add_ps(sum, b),
+                    Finish::BiasResidual => {
+                        let residual = _mm512_maskz_loadu_ps(mask, dst);
+                        _mm512_add_ps(residual, _mm512_add_ps(sum, b))
+                    }
+                };
+                _mm512_mask_storeu_ps(dst, mask, out);
+            }
+        }
+        if job.finish == Finish::BiasGelu && col0 < job.cols {
+            let width = (NP * PANEL).min(job.cols - col0);
+            for i in 0..MR {
+                gelu_row(job.c.add(i * job.ldc + col0), width);
+            }
+        }
+    }
+}
+
+/// GELU in place over `len` floats at `row`, while they are hot in L1.
+///
+/// # Safety
+/// AVX-512 present; `row` valid for `len` reads and writes, aliased by nothing live.
+#[inline(never)]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
+unsafe fn gelu_row(row: *mut f32, len: usize) {
+    // SAFETY: the caller guarantees the range and the ISA.
+    unsafe {
+        crate::activation::simd::gelu::<Avx512F32>(std::slice::from_raw_parts_mut(row, len));
+    }
+}

@@ -1,0 +1,325 @@
+//! int8 products `C = epilogue(A · Wᵀ)` with quantised weights and activations.
+//!
+//! The scheme (`kernels/DESIGN.md`, "int8"):
+//! - **weights**, once, symmetric per output channel: `w[j,p] ≈ s_j · q[j,p]` with `q` in
+//!   `-127..=127` and `s_j = max_p |w[j,p]| / 127`;
+//! - **activations**, inside every call, per row (per token), asymmetric `u8`: the range
+//!   `[min(0, min_p a[i,p]), max(0, max_p a[i,p])]` maps onto `0..=255`, so
+//!   `a[i,p] ≈ t_i · (u[i,p] - z_i)` with the zero point `z_i` in `0..=255`;
+//! - **products** in exact `i32`: `acc = Σ_p u[i,p] · q[j,p]`, then
+//!   `A·Wᵀ[i,j] ≈ t_i s_j (acc - z_i Σ_p q[j,p])`, the column sums `Σ_p q[j,p]` computed when the
+//!   weights are packed — `u8 x s8` products are what `vpdpbusd` (VNNI) and `sdot`-style
+//!   instructions multiply;
+//! - **epilogue** in f32, as for [`crate::Kernels::gemm`]: bias, GELU, residual.
+//!
+//! A row's quantisation depends on that row alone, so a text's result does not depend on its
+//! batch. Quantising a row, the integer sums and the dequantisation are the same operations on
+//! every path (only GELU differs, as in f32), so every path computes the same values before GELU.
+//! The packed layout belongs to each path ([`Kernels::int8_weights`] builds it from plain
+//! row-major values), so a later path can bring its own.
+
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod avx2;
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod avx512;
+#[cfg(target_arch = "x86_64")]
+mod driver;
+pub(crate) mod scalar;
+
+use crate::gemm::split;
+use crate::gemm::{Epilogue, Output};
+use crate::{Isa, Kernels, TaskRunner};
+
+/// An int8 entry: the columns `Output::cols` of `C = epilogue(A · Wᵀ)` (the [`Output`]
+/// contract, as for f32).
+pub(crate) type QgemmFn = unsafe fn(&[f32], usize, &QuantizedWeights, Epilogue<'_>, Output);
+
+/// Largest weight magnitude after quantisation (symmetric, so -128 never occurs).
+pub const WEIGHT_MAX: i32 = 127;
+
+/// Weights quantised to int8 per output channel and packed for one kernel path. Build with
+/// [`Kernels::quantize_weights`] (from f32) or [`Kernels::int8_weights`] (from stored values).
+#[derive(Clone)]
+pub struct QuantizedWeights {
+    pub(crate) isa: Isa,
+    pub(crate) n: usize,
+    pub(crate) k: usize,
+    /// Output columns per panel (1: row-major, `k` values per row, no padding).
+    pub(crate) panel: usize,
+    /// Panels of `k.div_ceil(4)` steps, each step `panel` columns of 4 consecutive `k` values
+    /// (`data[q*steps*panel*4 + s*panel*4 + l*4 + t] = q[q*panel + l, 4s + t]`), zero-padded.
+    pub(crate) data: Vec<i8>,
+    /// `s_j`, zero-padded to whole panels.
+    pub(crate) scales: Vec<f32>,
+    /// `Σ_p q[j,p]`, zero-padded to whole panels.
+    pub(crate) col_sums: Vec<i32>,
+}
+
+impl QuantizedWeights {
+    /// Output features (rows of the original weight).
+    pub fn n(&self) -> usize {
+        self.n
+    }
+
+    /// Input features (columns of the original weight).
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    /// The path the weights were packed for.
+    pub fn isa(&self) -> Isa {
+        self.isa
+    }
+
+    /// The per-output-channel scales `s_j` (`n` of them).
+    pub fn scales(&self) -> &[f32] {
+        &self.scales[..self.n]
+    }
+
+    /// The quantised values, row-major `n x k` (the form [`Kernels::int8_weights`] takes).
+    pub fn values(&self) -> Vec<i8> {
+        let mut values = vec![0; self.n * self.k];
+        let steps = self.k.div_ceil(4);
+        for (j, row) in values.chunks_exact_mut(self.k.max(1)).take(self.n).enumerate() {
+            for (p, value) in row.iter_mut().enumerate() {
+                *value = if self.panel == 1 {
+                    self.data[j * self.k + p]
+                } else {
+                    let (q, l) = (j / self.panel, j % self.panel);
+                    self.data[((q * steps + p / 4) * self.panel + l) * 4 + p % 4]
+                };
+            }
+        }
+        values
+    }
+
+    /// Steps of 4 `k` values per panel.
+    pub(crate) fn steps(&self) -> usize {
+        self.k.div_ceil(4)
+    }
+}
+
+impl std::fmt::Debug for QuantizedWeights {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QuantizedWeights")
+            .field("isa", &self.isa)
+            .field("n", &self.n)
+            .field("k", &self.k)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Quantises one weight row: writes `q` into `out` and returns the scale `s` (0 for a row of
+/// zeros, whose values are then all 0).
+pub fn quantize_weight_row(row: &[f32], out: &mut [i8]) -> f32 {
+    let max = row.iter().fold(0.0f32, |m, &x| m.max(x.abs()));
+    if max == 0.0 || !max.is_finite() {
+        out.fill(0);
+        return if max == 0.0 { 0.0 } else { f32::NAN };
+    }
+    let scale = max / WEIGHT_MAX as f32;
+    for (q, &x) in out.iter_mut().zip(row) {
+        *q = (x / scale)
+            .round_ties_even()
+            .clamp(-WEIGHT_MAX as f32, WEIGHT_MAX as f32) as i8;
+    }
+    scale
+}
+
+/// One row's activation quantisation: `a ≈ scale · (u - zero)`.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) struct RowQuant {
+    pub scale: f32,
+    /// `1 / scale`: `u = clamp(round(a · inv) + zero, 0, 255)`.
+    pub inv: f32,
+    pub zero: i32,
+}
+
+impl RowQuant {
+    /// The parameters for a row whose values lie in `[lo, hi]`. A row of zeros (or one with
+    /// non-finite values, whose result is meaningless anyway) gets scale 1 and zero point 0.
+    #[inline(always)]
+    pub(crate) fn for_range(lo: f32, hi: f32) -> RowQuant {
+        let (lo, hi) = (lo.min(0.0), hi.max(0.0));
+        let scale = (hi - lo) / 255.0;
+        if !(scale > 0.0 && scale.is_finite()) {
+            return RowQuant {
+                scale: 1.0,
+                inv: 1.0,
+                zero: 0,
+            };
+        }
+        let inv = 1.0 / scale;
+        let zero = (-lo * inv).round_ties_even().clamp(0.0, 255.0) as i32;
+        RowQuant { scale, inv, zero }
+    }
+
+    /// `u` for one value, as every path computes it.
+    #[inline(always)]
+    pub(crate) fn quantize(self, x: f32) -> u8 {
+        ((x * self.inv).round_ties_even() + self.zero as f32).clamp(0.0, 255.0) as u8
+    }
+}
+
+/// Dequantises one sum, as every path computes it: `((acc - zero·colsum) as f32) · (t · s)`.
+#[inline(always)]
+pub(crate) fn dequantize(acc: i32, row: RowQuant, col_sum: i32, scale: f32) -> f32 {
+    acc.wrapping_sub(row.zero.wrapping_mul(col_sum)) as f32 * (row.scale * scale)
+}
+
+/// Packs row-major int8 values (`n x k`) into `panel`-wide panels of 4-value steps (see
+/// [`QuantizedWeights::data`]), or keeps them row-major for `panel == 1`, with the column sums.
+pub(crate) fn pack(
+    isa: Isa,
+    panel: usize,
+    n: usize,
+    k: usize,
+    values: &[i8],
+    scales: &[f32],
+) -> QuantizedWeights {
+    let padded = n.div_ceil(panel) * panel;
+    let steps = k.div_ceil(4);
+    let data = if panel == 1 {
+        values.to_vec()
+    } else {
+        let mut data = vec![0i8; padded * steps * 4];
+        for (j, row) in values.chunks_exact(k.max(1)).take(n).enumerate() {
+            let (q, l) = (j / panel, j % panel);
+            for (p, &value) in row.iter().enumerate() {
+                data[((q * steps + p / 4) * panel + l) * 4 + p % 4] = value;
+            }
+        }
+        data
+    };
+    let mut col_sums = vec![0i32; padded];
+    for (sum, row) in col_sums.iter_mut().zip(values.chunks_exact(k.max(1))) {
+        *sum = row.iter().map(|&v| i32::from(v)).sum();
+    }
+    let mut padded_scales = vec![0.0f32; padded];
+    padded_scales[..n].copy_from_slice(scales);
+    QuantizedWeights {
+        isa,
+        n,
+        k,
+        panel,
+        data,
+        scales: padded_scales,
+        col_sums,
+    }
+}
+
+impl Kernels {
+    /// Quantises a row-major `n x k` f32 weight (per output channel, symmetric) and packs it
+    /// for [`Kernels::qgemm`].
+    ///
+    /// # Panics
+    /// If `weight.len() != n * k`.
+    pub fn quantize_weights(&self, weight: &[f32], n: usize, k: usize) -> QuantizedWeights {
+        assert_eq!(weight.len(), n * k, "quantize_weights: weight is not n x k");
+        self.quantize_weight_rows(n, k, &mut |j, row| {
+            row.copy_from_slice(&weight[j * k..(j + 1) * k]);
+        })
+    }
+
+    /// [`Kernels::quantize_weights`] for a weight whose rows come from `rows(j, row)`, asked
+    /// for in increasing order, each once (none when `k` is 0).
+    ///
+    /// # Panics
+    /// If `n * k` overflows `usize`.
+    pub fn quantize_weight_rows(
+        &self,
+        n: usize,
+        k: usize,
+        rows: &mut dyn FnMut(usize, &mut [f32]),
+    ) -> QuantizedWeights {
+        let len = n.checked_mul(k).expect("quantize_weight_rows: n x k overflows");
+        let mut values = vec![0i8; len];
+        let mut scales = vec![0.0f32; n];
+        let mut row = vec![0.0f32; k];
+        if k > 0 {
+            for (j, (out, scale)) in values.chunks_exact_mut(k).zip(&mut scales).enumerate() {
+                rows(j, &mut row);
+                *scale = quantize_weight_row(&row, out);
+            }
+        }
+        self.int8_weights(n, k, &values, &scales)
+    }
+
+    /// Packs stored int8 weights, row-major `n x k` values with one scale per row (as
+    /// [`QuantizedWeights::values`] and [`QuantizedWeights::scales`] give them), for this path.
+    ///
+    /// # Panics
+    /// If `values.len() != n * k` or `scales.len() != n`.
+    pub fn int8_weights(
+        &self,
+        n: usize,
+        k: usize,
+        values: &[i8],
+        scales: &[f32],
+    ) -> QuantizedWeights {
+        assert_eq!(
+            Some(values.len()),
+            n.checked_mul(k),
+            "int8_weights: values are not n x k"
+        );
+        assert_eq!(scales.len(), n, "int8_weights: scales are not n");
+        pack(self.isa, self.int8_panel, n, k, values, scales)
+    }
+
+    /// `C = epilogue(A · Wᵀ)` with int8 weights: `A` (`m x k` f32, row-major) is quantised per
+    /// row inside the call. On the calling thread.
+    ///
+    /// # Panics
+    /// If a slice length disagrees with `m`, `k`, `n`, or the weights were packed for another
+    /// path.
+    pub fn qgemm(
+        &self,
+        a: &[f32],
+        m: usize,
+        w: &QuantizedWeights,
+        epilogue: Epilogue<'_>,
+        c: &mut [f32],
+    ) {
+        self.qgemm_parallel(a, m, w, epilogue, c, &crate::Sequential);
+    }
+
+    /// [`Kernels::qgemm`] spread over `runner`'s threads as [`Kernels::gemm_parallel`] splits
+    /// f32 products; the result is bit-identical for any thread count.
+    ///
+    /// # Panics
+    /// As [`Kernels::qgemm`].
+    pub fn qgemm_parallel(
+        &self,
+        a: &[f32],
+        m: usize,
+        w: &QuantizedWeights,
+        epilogue: Epilogue<'_>,
+        c: &mut [f32],
+        runner: &dyn TaskRunner,
+    ) {
+        assert_eq!(
+            w.isa, self.isa,
+            "qgemm: weights packed for another kernel path"
+        );
+        assert_eq!(a.len(), m * w.k, "qgemm: A is not m x k");
+        assert_eq!(c.len(), m * w.n, "qgemm: C is not m x n");
+        if let Some(bias) = epilogue.bias() {
+            assert_eq!(bias.len(), w.n, "qgemm: bias length is not n");
+        }
+        let (n, k) = (w.n, w.k);
+        let product = split::Product {
+            m,
+            n,
+            k,
+            panel: w.panel,
+            // int8 runs about four times the f32 rate, so a hand-off needs more operations.
+            min_task_ops: 4 * split::MIN_TASK_FLOPS,
+        };
+        let qgemm = self.qgemm;
+        split::run(&product, c, runner, &|rows, out| {
+            // SAFETY: `split::run` hands each call rows and columns of `C` that no other call
+            // writes, with `out.c` at the first row, while it holds the unique borrow of `C`.
+            unsafe { qgemm(&a[rows.start * k..rows.end * k], rows.len(), w, epilogue, out) }
+        });
+    }
+}

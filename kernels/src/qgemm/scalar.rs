@@ -1,0 +1,54 @@
+//! Portable int8 GEMM: the reference for every SIMD int8 path (row-major weights).
+
+use super::{dequantize, QuantizedWeights, RowQuant};
+use crate::activation::scalar::gelu_one;
+use crate::gemm::{Epilogue, Output};
+
+/// Output columns per panel: weights stay row-major.
+pub(crate) const PANEL: usize = 1;
+
+/// The quantisation of one row of `A`: its parameters, and `u` written into `out`.
+pub(crate) fn quantize_row(row: &[f32], out: &mut [u8]) -> RowQuant {
+    let (lo, hi) = row
+        .iter()
+        .fold((0.0f32, 0.0f32), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+    let params = RowQuant::for_range(lo, hi);
+    for (u, &x) in out.iter_mut().zip(row) {
+        *u = params.quantize(x);
+    }
+    params
+}
+
+/// # Safety
+/// The [`Output`] contract: `out.c` reaches `m` rows of `w.n` floats, and nothing else reads or
+/// writes the columns `out.cols` of them during the call.
+pub(crate) unsafe fn qgemm(
+    a: &[f32],
+    m: usize,
+    w: &QuantizedWeights,
+    epilogue: Epilogue<'_>,
+    out: Output,
+) {
+    let (n, k) = (w.n, w.k);
+    let mut u = vec![0u8; k];
+    for i in 0..m {
+        let row = quantize_row(&a[i * k..(i + 1) * k], &mut u);
+        for j in out.cols.clone() {
+            let q = &w.data[j * k..(j + 1) * k];
+            let acc: i32 = u
+                .iter()
+                .zip(q)
+                .map(|(&x, &y)| i32::from(x) * i32::from(y))
+                .sum();
+            let sum = dequantize(acc, row, w.col_sums[j], w.scales[j]);
+            // SAFETY: i < m and j < n: inside the `m x n` output, in this call's columns.
+            let dst = unsafe { &mut *out.c.add(i * n + j) };
+            *dst = match epilogue {
+                Epilogue::None => sum,
+                Epilogue::Bias(b) => sum + b[j],
+                Epilogue::BiasGelu(b) => gelu_one(sum + b[j]),
+                Epilogue::BiasResidual(b) => *dst + (sum + b[j]),
+            };
+        }
+    }
+}
