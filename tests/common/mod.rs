@@ -282,3 +282,65 @@ pub fn write_tiny_model(
 pub fn mean_pooling() -> serde_json::Value {
     serde_json::json!({"pooling_mode_mean_tokens": true})
 }
+
+/// The STS Benchmark dev pairs copied in `tests/data/stsb`: (sentence 1, sentence 2, gold score).
+pub fn stsb_dev() -> Vec<(String, String, f64)> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/stsb/stsb-en-dev.csv");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.lines()
+        .map(|line| {
+            let fields = csv_fields(line);
+            assert_eq!(fields.len(), 3, "{}: malformed line {line:?}", path.display());
+            let score = fields[2].parse().expect("score");
+            (fields[0].clone(), fields[1].clone(), score)
+        })
+        .collect()
+}
+
+/// The fields of one CSV line (RFC 4180 quoting).
+fn csv_fields(line: &str) -> Vec<String> {
+    let mut fields = vec![String::new()];
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                chars.next();
+                fields.last_mut().unwrap().push('"');
+            }
+            '"' => quoted = !quoted,
+            ',' if !quoted => fields.push(String::new()),
+            c => fields.last_mut().unwrap().push(c),
+        }
+    }
+    fields
+}
+
+/// Spearman's rank correlation (ties get their average rank).
+pub fn spearman(x: &[f64], y: &[f64]) -> f64 {
+    fn ranks(v: &[f64]) -> Vec<f64> {
+        let mut order: Vec<usize> = (0..v.len()).collect();
+        order.sort_by(|&a, &b| v[a].total_cmp(&v[b]));
+        let mut ranks = vec![0.0; v.len()];
+        let mut i = 0;
+        while i < order.len() {
+            let mut j = i;
+            while j + 1 < order.len() && v[order[j + 1]] == v[order[i]] {
+                j += 1;
+            }
+            let rank = (i + j) as f64 / 2.0 + 1.0;
+            for &k in &order[i..=j] {
+                ranks[k] = rank;
+            }
+            i = j + 1;
+        }
+        ranks
+    }
+    let (rx, ry) = (ranks(x), ranks(y));
+    let n = x.len() as f64;
+    let (mx, my) = (rx.iter().sum::<f64>() / n, ry.iter().sum::<f64>() / n);
+    let cov: f64 = rx.iter().zip(&ry).map(|(a, b)| (a - mx) * (b - my)).sum();
+    let vx: f64 = rx.iter().map(|a| (a - mx).powi(2)).sum();
+    let vy: f64 = ry.iter().map(|b| (b - my).powi(2)).sum();
+    cov / (vx * vy).sqrt()
+}

@@ -15,8 +15,8 @@ use minilm::{Embedder, Options, Precision};
 /// pure Rust.
 ///
 /// The default model is the copy tools/fetch-model.sh puts in $MINILM_HOME/models (default
-/// ~/.cache/minilm/models), or $MINILM_MODEL_DIR when set. MINILM_ISA=scalar|avx2|avx512|neon
-/// forces a kernel path.
+/// ~/.cache/minilm/models), or $MINILM_MODEL_DIR when set. MINILM_ISA=scalar|avx2|avx-vnni|avx512|
+/// avx512-vnni|neon forces a kernel path.
 #[derive(Parser)]
 #[command(name = "minilm", version, about, long_about)]
 struct Cli {
@@ -51,6 +51,28 @@ enum Command {
     ///   minilm bench --input sentences.txt --batch-size 32 --rounds 5
     #[command(verbatim_doc_comment)]
     Bench(BenchCommand),
+
+    /// Write an int8 copy of a model directory (loads directly, in int8).
+    ///
+    /// Dense-layer weights become int8 with one scale per output channel; everything else is
+    /// copied. Example:
+    ///
+    ///   minilm quantize --output ~/models/all-MiniLM-L6-v2-int8
+    ///
+    ///   minilm embed --model ~/models/all-MiniLM-L6-v2-int8 "A man is eating food."
+    #[command(verbatim_doc_comment)]
+    Quantize(QuantizeArgs),
+}
+
+#[derive(clap::Args)]
+struct QuantizeArgs {
+    /// Model to quantise: a sentence-transformers directory (f32 or f16 weights), or a Hub id.
+    #[arg(long, value_name = "DIR|ID")]
+    model: Option<String>,
+
+    /// Directory to write (created if needed; its model.safetensors is replaced).
+    #[arg(long, short = 'o', value_name = "DIR")]
+    output: PathBuf,
 }
 
 /// The embedder options `bench` shares with `embed`, and its own.
@@ -158,6 +180,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Embed(args) => embed(args),
         Command::Bench(args) => args.model.load().and_then(|e| bench::run(args.bench, &e)),
+        Command::Quantize(args) => quantize(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -166,6 +189,21 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn quantize(args: QuantizeArgs) -> Result<(), String> {
+    let dir = minilm::resolve_model(args.model.as_deref()).map_err(|e| e.to_string())?;
+    let summary = minilm::quantize_model(&dir, &args.output).map_err(|e| e.to_string())?;
+    let mb = |bytes: u64| bytes as f64 / 1e6;
+    let _ = writeln!(
+        std::io::stderr(),
+        "minilm: wrote {}: {} dense weights in int8, model.safetensors {:.1} MB -> {:.1} MB",
+        args.output.display(),
+        summary.quantized_tensors,
+        mb(summary.input_bytes),
+        mb(summary.output_bytes)
+    );
+    Ok(())
 }
 
 fn embed(args: EmbedArgs) -> Result<(), String> {
