@@ -8,7 +8,7 @@ use rayon::prelude::*;
 
 use crate::config::{BertConfig, Pooling, SentenceConfig};
 use crate::error::{Error, Result};
-use crate::model::bert::{Activations, Bert, TokenBatch};
+use crate::model::bert::{Activations, Bert, Dense, Tap, TokenBatch};
 use crate::pool::pool_sequence;
 use crate::tokenize::{TextTokenizer, Tokens};
 use crate::weights::WeightFile;
@@ -229,8 +229,9 @@ impl Embedder {
             let tokenizer = scope.spawn(|| {
                 TextTokenizer::from_file(&tokenizer_path, max_length, sentence.lowercase)
             });
-            let bert = WeightFile::open(&dir.join("model.safetensors"))
-                .and_then(|weights| Bert::load(&config, &weights.tensors()?, kernels, options.precision));
+            let bert = WeightFile::open(&dir.join("model.safetensors")).and_then(|weights| {
+                Bert::load(&config, &weights.tensors()?, kernels, options.precision)
+            });
             let tokenizer = tokenizer
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
@@ -352,7 +353,7 @@ impl Embedder {
             }
             let PassBuffers { batch, act } = &mut *pass;
             self.pool
-                .install(|| self.bert.forward(batch, act, &mut |_| {}));
+                .install(|| self.bert.forward(batch, act, &mut |_, _| {}));
             let rows = out[start * dim..next * dim].chunks_exact_mut(dim.max(1));
             for (range, vector) in batch.sequences.iter().zip(rows) {
                 pool_sequence(
@@ -409,10 +410,52 @@ impl Embedder {
         let mut states = Vec::with_capacity(self.bert.config().num_layers + 1);
         let mut act = Activations::default();
         self.pool.install(|| {
-            self.bert
-                .forward(&batch, &mut act, &mut |rows| states.push(rows.to_vec()))
+            self.bert.forward(&batch, &mut act, &mut |tap, rows| {
+                if matches!(tap, Tap::Embeddings | Tap::LayerOutput { .. }) {
+                    states.push(rows.to_vec());
+                }
+            })
         });
         Ok(states)
+    }
+
+    /// For each encoder layer and each of its dense layers (in [`Dense::ALL`] order), the
+    /// largest magnitude each input channel takes over the tokens of `texts`: the statistics
+    /// SmoothQuant calibrates with.
+    pub(crate) fn dense_input_maxima(&self, texts: &[&str]) -> Result<Vec<Vec<Vec<f32>>>> {
+        let config = self.bert.config();
+        let widths = [
+            config.hidden_size,
+            config.hidden_size,
+            config.hidden_size,
+            config.intermediate_size,
+        ];
+        let mut maxima: Vec<Vec<Vec<f32>>> = (0..config.num_layers)
+            .map(|_| widths.iter().map(|&k| vec![0.0f32; k]).collect())
+            .collect();
+        let mut act = Activations::default();
+        for chunk in texts.chunks(self.batch_size.max(1)) {
+            let mut batch = TokenBatch::default();
+            for (index, text) in chunk.iter().enumerate() {
+                let tokens = self.tokenize_one(text, index)?;
+                batch.push(&tokens.ids, Some(&tokens.type_ids));
+            }
+            self.pool.install(|| {
+                self.bert.forward(&batch, &mut act, &mut |tap, rows| {
+                    let Tap::DenseInput { layer, dense } = tap else {
+                        return;
+                    };
+                    let slot = Dense::ALL.iter().position(|&d| d == dense).unwrap_or(0);
+                    let max = &mut maxima[layer][slot];
+                    for row in rows.chunks_exact(max.len().max(1)) {
+                        for (m, &x) in max.iter_mut().zip(row) {
+                            *m = m.max(x.abs());
+                        }
+                    }
+                })
+            });
+        }
+        Ok(maxima)
     }
 
     /// Length of each embedding.

@@ -32,4 +32,4 @@ pub use embedder::{Embedder, Options, Precision};
 pub use error::{Error, Result};
 pub use locate::{default_model_dir, models_home, resolve_model, DEFAULT_MODEL_ID};
 pub use minilm_kernels::Isa;
-pub use quantize::{quantize_model, QuantizeSummary};
+pub use quantize::{quantize_model, Calibration, QuantizeSummary};

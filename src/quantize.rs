@@ -10,7 +10,9 @@ use safetensors::{Dtype, View};
 
 use crate::config::{io_error, BertConfig, SentenceConfig};
 use crate::error::{Error, Result};
+use crate::model::bert::Dense;
 use crate::weights::{WeightFile, QUANTIZATION_KEY, QUANTIZATION_SCHEME};
+use crate::{Embedder, Options, Precision};
 
 /// What [`quantize_model`] wrote.
 #[derive(Clone, Debug)]
@@ -24,21 +26,86 @@ pub struct QuantizeSummary {
     pub output_bytes: u64,
 }
 
+/// Where the activation statistics for smoothing come from.
+#[derive(Clone, Copy, Debug, Default)]
+#[non_exhaustive]
+pub enum Calibration<'a> {
+    /// 600 built-in sentences (the first 300 pairs of the STS Benchmark dev split).
+    #[default]
+    BuiltIn,
+    /// The caller's texts (a few hundred typical inputs are plenty).
+    Texts(&'a [&'a str]),
+    /// No smoothing: the file holds exactly what [`crate::Precision::Int8`] computes at load.
+    None,
+}
+
+/// SmoothQuant's migration strength: the share of each channel's activation range moved into
+/// the weights.
+const SMOOTHING_ALPHA: f32 = 0.5;
+
+/// Pairs of the STS-B dev split whose sentences are the built-in calibration texts.
+const CALIBRATION_PAIRS: usize = 300;
+
+/// The built-in calibration texts.
+fn builtin_calibration() -> Vec<String> {
+    const STSB_DEV: &str = include_str!("../tests/data/stsb/stsb-en-dev.csv");
+    let mut texts = Vec::new();
+    for line in STSB_DEV.lines().take(CALIBRATION_PAIRS) {
+        let mut fields = vec![String::new()];
+        let mut quoted = false;
+        let mut chars = line.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '"' if quoted && chars.peek() == Some(&'"') => {
+                    chars.next();
+                    fields.last_mut().map(|f| f.push('"'));
+                }
+                '"' => quoted = !quoted,
+                ',' if !quoted => fields.push(String::new()),
+                c => {
+                    fields.last_mut().map(|f| f.push(c));
+                }
+            }
+        }
+        texts.extend(fields.into_iter().take(2));
+    }
+    texts
+}
+
 /// Files and folders of a model directory that hold weights in other formats: not copied.
 const OTHER_WEIGHTS: [&str; 9] = [
-    "bin", "onnx", "h5", "msgpack", "ot", "pt", "pth", "safetensors", "xml",
+    "bin",
+    "onnx",
+    "h5",
+    "msgpack",
+    "ot",
+    "pt",
+    "pth",
+    "safetensors",
+    "xml",
 ];
 
 /// Writes an int8 copy of the model directory `src` into `dst` (created if needed): every
 /// dense-layer weight of the encoder as int8 values with one f32 scale per output channel
-/// (symmetric: `scale = max |w| / 127`, the same values [`crate::Precision::Int8`] computes at
-/// load), every other tensor unchanged, the scheme named in the file's metadata; and the
-/// directory's other files (config, tokenizer, pooling) copied. [`crate::Embedder::from_dir`]
-/// on `dst` then runs in int8 with the same embeddings as quantising `src` at load.
+/// (symmetric: `scale = max |w| / 127`), every other tensor unchanged, the scheme named in the
+/// file's metadata; and the directory's other files (config, tokenizer, pooling) copied.
+/// [`crate::Embedder::from_dir`] on `dst` then runs in int8.
+///
+/// With `calibration` (default: built-in texts), each dense layer is smoothed first
+/// (SmoothQuant, strength 0.5): `src` runs in f32 over the texts, and each input channel `p`
+/// gets the factor `m_p = sqrt(max |x_p| / max_j |w_jp|)`; the weights are quantised times
+/// `m_p`, the activations divided by it before theirs. Channels with outlying activations (BERT
+/// has a few) then cost the other channels less resolution. The factors are stored with the
+/// weights (`{name}.weight_smooth`). With [`Calibration::None`] the file holds exactly what
+/// [`crate::Precision::Int8`] computes when it quantises an f32 model at load.
 ///
 /// The weights file is written under a temporary name and renamed, so a failed run never
 /// leaves a half-written `model.safetensors`.
-pub fn quantize_model(src: impl AsRef<Path>, dst: impl AsRef<Path>) -> Result<QuantizeSummary> {
+pub fn quantize_model(
+    src: impl AsRef<Path>,
+    dst: impl AsRef<Path>,
+    calibration: Calibration<'_>,
+) -> Result<QuantizeSummary> {
     let (src, dst) = (src.as_ref(), dst.as_ref());
     if !src.is_dir() {
         return Err(Error::ModelNotFound {
@@ -66,35 +133,87 @@ pub fn quantize_model(src: impl AsRef<Path>, dst: impl AsRef<Path>) -> Result<Qu
         )));
     }
 
-    // The dense weights, by name without the file's prefix, with their (n, k).
-    let (h, inner) = (config.hidden_size, config.intermediate_size);
-    let mut dense: HashMap<String, (usize, usize)> = HashMap::new();
-    for layer in 0..config.num_layers {
-        let prefix = format!("encoder.layer.{layer}");
-        for part in ["query", "key", "value"] {
-            dense.insert(format!("{prefix}.attention.self.{part}.weight"), (h, h));
+    // Activation maxima per layer and dense layer, from an f32 run over the texts.
+    let maxima = match calibration {
+        Calibration::None => None,
+        Calibration::BuiltIn | Calibration::Texts(_) => {
+            let builtin;
+            let texts: Vec<&str> = match calibration {
+                Calibration::Texts(texts) => texts.to_vec(),
+                _ => {
+                    builtin = builtin_calibration();
+                    builtin.iter().map(String::as_str).collect()
+                }
+            };
+            let embedder = Embedder::from_dir(src, &Options::default().precision(Precision::F32))?;
+            Some(embedder.dense_input_maxima(&texts)?)
         }
-        dense.insert(format!("{prefix}.attention.output.dense.weight"), (h, h));
-        dense.insert(format!("{prefix}.intermediate.dense.weight"), (inner, h));
-        dense.insert(format!("{prefix}.output.dense.weight"), (h, inner));
-    }
-    for (name, &(n, k)) in &dense {
-        tensors.find(&[name.as_str()], &[n, k])?; // present, float, the shape of the config
+    };
+
+    // The dense weights, by name without the file's prefix: (n, k, smoothing factors).
+    let (h, inner) = (config.hidden_size, config.intermediate_size);
+    let mut dense: HashMap<String, (usize, usize, Option<Vec<f32>>)> = HashMap::new();
+    for layer in 0..config.num_layers {
+        for (slot, kind) in Dense::ALL.into_iter().enumerate() {
+            let (n, k) = match kind {
+                Dense::Qkv | Dense::AttentionOut => (h, h),
+                Dense::Intermediate => (inner, h),
+                Dense::Output => (h, inner),
+            };
+            let names: Vec<String> = kind
+                .names(layer)
+                .into_iter()
+                .map(|n| n + ".weight")
+                .collect();
+            let mut weight_max = vec![0.0f32; k];
+            let mut row = vec![0.0f32; k];
+            for name in &names {
+                let weight = tensors.find(&[name.as_str()], &[n, k])?;
+                for j in 0..n {
+                    weight.convert(j * k, &mut row);
+                    for (m, &w) in weight_max.iter_mut().zip(&row) {
+                        *m = m.max(w.abs());
+                    }
+                }
+            }
+            let smooth = maxima.as_ref().map(|maxima| {
+                let x_max = &maxima[layer][slot];
+                x_max
+                    .iter()
+                    .zip(&weight_max)
+                    .map(|(&x, &w)| {
+                        let m = x.powf(SMOOTHING_ALPHA) / w.powf(1.0 - SMOOTHING_ALPHA);
+                        if m.is_finite() && m > 0.0 {
+                            m.clamp(1e-3, 1e3)
+                        } else {
+                            1.0
+                        }
+                    })
+                    .collect::<Vec<f32>>()
+            });
+            for name in names {
+                dense.insert(name, (n, k, smooth.clone()));
+            }
+        }
     }
 
     let mut out: Vec<(String, Tensor<'_>)> = Vec::new();
     for (name, dtype, shape, data) in tensors.all() {
         let short = name.strip_prefix(tensors.prefix()).unwrap_or(&name);
-        let Some(&(n, k)) = dense.get(short) else {
+        let Some((n, k, smooth)) = dense.get(short) else {
             out.push((name, Tensor::borrowed(dtype, shape, data)));
             continue;
         };
+        let (n, k) = (*n, *k);
         let weight = tensors.find(&[short], &[n, k])?;
         let mut values = vec![0i8; n * k];
         let mut scales = vec![0.0f32; n];
         let mut row = vec![0.0f32; k];
         for (j, scale) in scales.iter_mut().enumerate() {
             weight.convert(j * k, &mut row);
+            if let Some(smooth) = smooth {
+                row.iter_mut().zip(smooth).for_each(|(w, m)| *w *= m);
+            }
             *scale = quantize_weight_row(&row, &mut values[j * k..(j + 1) * k]);
             if !scale.is_finite() {
                 return Err(Error::Safetensors {
@@ -105,7 +224,17 @@ pub fn quantize_model(src: impl AsRef<Path>, dst: impl AsRef<Path>) -> Result<Qu
         }
         let bytes = values.iter().map(|&v| v as u8).collect();
         let scale_bytes = scales.iter().flat_map(|s| s.to_le_bytes()).collect();
-        out.push((format!("{name}_scale"), Tensor::owned(Dtype::F32, vec![n], scale_bytes)));
+        out.push((
+            format!("{name}_scale"),
+            Tensor::owned(Dtype::F32, vec![n], scale_bytes),
+        ));
+        if let Some(smooth) = smooth {
+            let smooth_bytes = smooth.iter().flat_map(|m| m.to_le_bytes()).collect();
+            out.push((
+                format!("{name}_smooth"),
+                Tensor::owned(Dtype::F32, vec![k], smooth_bytes),
+            ));
+        }
         out.push((name, Tensor::owned(Dtype::I8, vec![n, k], bytes)));
     }
 
@@ -126,7 +255,11 @@ pub fn quantize_model(src: impl AsRef<Path>, dst: impl AsRef<Path>) -> Result<Qu
     })?;
     std::fs::write(&partial, bytes).map_err(|e| io_error(&partial, e))?;
     std::fs::rename(&partial, &target).map_err(|e| io_error(&target, e))?;
-    let size = |path: &Path| std::fs::metadata(path).map(|m| m.len()).map_err(|e| io_error(path, e));
+    let size = |path: &Path| {
+        std::fs::metadata(path)
+            .map(|m| m.len())
+            .map_err(|e| io_error(path, e))
+    };
     Ok(QuantizeSummary {
         quantized_tensors: dense.len(),
         input_bytes: size(&source_path)?,

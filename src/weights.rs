@@ -48,11 +48,16 @@ impl WeightFile {
                     .is_ok()
             })
             .unwrap_or("");
-        let (_, header) = SafeTensors::read_metadata(&self.bytes).map_err(|e| Error::Safetensors {
-            path: self.path.clone(),
-            message: e.to_string(),
-        })?;
-        let quantized = match header.metadata().as_ref().and_then(|m| m.get(QUANTIZATION_KEY)) {
+        let (_, header) =
+            SafeTensors::read_metadata(&self.bytes).map_err(|e| Error::Safetensors {
+                path: self.path.clone(),
+                message: e.to_string(),
+            })?;
+        let quantized = match header
+            .metadata()
+            .as_ref()
+            .and_then(|m| m.get(QUANTIZATION_KEY))
+        {
             None => false,
             Some(scheme) if scheme == QUANTIZATION_SCHEME => true,
             Some(scheme) => {
@@ -90,14 +95,20 @@ impl<'a> Tensors<'a> {
         self.quantized
     }
 
+    /// The file's path.
+    pub(crate) fn path(&self) -> &Path {
+        self.path
+    }
+
     /// The name prefix of the file's tensors (`""` or `"bert."`).
     pub(crate) fn prefix(&self) -> &'static str {
         self.prefix
     }
 
-    /// An int8 weight of a quantised file: its row-major `n x k` values and `n` scales, each
-    /// checked for dtype and shape, the scales for being finite and non-negative.
-    pub(crate) fn int8(&self, name: &str, n: usize, k: usize) -> Result<(Vec<i8>, AlignedF32)> {
+    /// An int8 weight of a quantised file: its row-major `n x k` values, `n` scales and, when
+    /// the file has them, `k` smoothing factors; each checked for dtype and shape, the scales
+    /// for being finite and non-negative, the smoothing factors for being finite and positive.
+    pub(crate) fn int8(&self, name: &str, n: usize, k: usize) -> Result<Int8Tensor> {
         let full = format!("{}{name}", self.prefix);
         let view = self.st.tensor(&full).map_err(|_| Error::MissingTensor {
             path: self.path.to_owned(),
@@ -107,7 +118,10 @@ impl<'a> Tensors<'a> {
             return Err(Error::TensorDtype {
                 path: self.path.to_owned(),
                 name: name.to_owned(),
-                dtype: format!("{:?} (a quantised file stores dense weights as I8)", view.dtype()),
+                dtype: format!(
+                    "{:?} (a quantised file stores dense weights as I8)",
+                    view.dtype()
+                ),
             });
         }
         if view.shape() != [n, k] {
@@ -127,8 +141,29 @@ impl<'a> Tensors<'a> {
                 message: format!("{scale_name} holds {bad}, not a finite non-negative scale"),
             });
         }
+        let smooth_name = format!("{name}_smooth");
+        let smooth = if self
+            .st
+            .tensor(&format!("{}{smooth_name}", self.prefix))
+            .is_ok()
+        {
+            let smooth = self.get(&smooth_name, &[k])?;
+            if let Some(bad) = smooth.iter().find(|m| !(m.is_finite() && **m > 0.0)) {
+                return Err(Error::Safetensors {
+                    path: self.path.to_owned(),
+                    message: format!("{smooth_name} holds {bad}, not a finite positive factor"),
+                });
+            }
+            Some(smooth.to_vec())
+        } else {
+            None
+        };
         self.release_bytes(view.data());
-        Ok((values, scales))
+        Ok(Int8Tensor {
+            values,
+            scales: scales.to_vec(),
+            smooth,
+        })
     }
 
     /// Every tensor of the file as (name, dtype, shape, bytes), in file order.
@@ -232,6 +267,13 @@ impl<'a> Tensors<'a> {
         )?;
         Ok((gamma, beta))
     }
+}
+
+/// An int8 dense weight as a quantised file stores it.
+pub(crate) struct Int8Tensor {
+    pub values: Vec<i8>,
+    pub scales: Vec<f32>,
+    pub smooth: Option<Vec<f32>>,
 }
 
 /// A tensor of the file whose shape and dtype (F32, F16 or BF16) have been checked.

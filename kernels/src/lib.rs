@@ -31,5 +31,5 @@ pub use buffer::AlignedF32;
 pub use dispatch::{Avx2Fma, Avx512, Avx512Vnni, AvxVnni};
 pub use dispatch::{Isa, IsaError, Kernels};
 pub use gemm::{Epilogue, PackedWeights};
-pub use qgemm::QuantizedWeights;
 pub use parallel::{Sequential, TaskRunner};
+pub use qgemm::QuantizedWeights;

@@ -95,7 +95,10 @@ fn qgemm_epilogues_and_every_path_match_the_scalar_reference() {
                         Epilogue::BiasGelu(_) => {
                             let want = gelu_reference(f64::from(sum + bias[j]));
                             let err = (f64::from(got) - want).abs();
-                            assert!(err <= 1e-6 * (1.0 + want.abs()), "{what} {idx}: {got} vs {want}");
+                            assert!(
+                                err <= 1e-6 * (1.0 + want.abs()),
+                                "{what} {idx}: {got} vs {want}"
+                            );
                         }
                     }
                 }
@@ -204,13 +207,18 @@ fn stored_values_and_scales_round_trip_on_every_path() {
                     assert_eq!(values[j * k + p], want, "n {n} k {k} [{j},{p}]");
                 }
             }
-            let again: QuantizedWeights = kernels.int8_weights(n, k, &values, &scales);
+            let again: QuantizedWeights = kernels.int8_weights(n, k, &values, &scales, None);
             let m = 3;
             let a = rng.vec(m * k, 1.0);
             let (mut c1, mut c2) = (vec![0.0; m * n], vec![0.0; m * n]);
             kernels.qgemm(&a, m, &q, Epilogue::None, &mut c1);
             kernels.qgemm(&a, m, &again, Epilogue::None, &mut c2);
-            assert_eq!(first_mismatch(&c1, &c2), None, "{} n {n} k {k}", kernels.name());
+            assert_eq!(
+                first_mismatch(&c1, &c2),
+                None,
+                "{} n {n} k {k}",
+                kernels.name()
+            );
         }
     }
 }
@@ -223,9 +231,96 @@ fn qgemm_with_no_rows_or_constant_rows_is_well_defined() {
         // A row of zeros gives exactly zero; a constant row its exact product (the range
         // includes 0, so a positive constant maps to 255 with zero point 0).
         let mut c = vec![f32::NAN; 4];
-        kernels.qgemm(&[0.0, 0.0, 0.0, 2.0, 2.0, 2.0], 2, &q, Epilogue::None, &mut c);
+        kernels.qgemm(
+            &[0.0, 0.0, 0.0, 2.0, 2.0, 2.0],
+            2,
+            &q,
+            Epilogue::None,
+            &mut c,
+        );
         assert_eq!(&c[..2], &[0.0, 0.0], "{}", kernels.name());
         assert!((c[2] - 2.5).abs() < 0.02, "{}: {}", kernels.name(), c[2]);
         assert_eq!(c[3], 0.0, "{}", kernels.name());
+    }
+}
+
+/// Smoothing moves a channel's range from the activations to the weights: the product stays
+/// within the quantisation bound of the exact one (computed for the smoothed operands), every
+/// path gives the scalar path's bits, and stored values with their smoothing round-trip.
+#[test]
+fn smoothed_qgemm_matches_the_reference_on_every_path() {
+    let mut rng = Rng::new(26);
+    for &(m, k, n) in &[(5, 33, 47), (17, 384, 100), (1, 7, 9), (40, 1536, 33)] {
+        // Two outlier input channels, 30x the others, as BERT's hidden states have.
+        let a: Vec<f32> = (0..m * k)
+            .map(|idx| {
+                rng.uniform(1.0)
+                    * if idx % k == 3 || idx % k == k / 2 {
+                        30.0
+                    } else {
+                        1.0
+                    }
+            })
+            .collect();
+        let w = rng.vec(n * k, 0.1);
+        let smooth: Vec<f32> = (0..k)
+            .map(|p| {
+                if p == 3 || p == k / 2 {
+                    5.0
+                } else {
+                    0.8 + 0.01 * (p % 7) as f32
+                }
+            })
+            .collect();
+        let rows = |w: &[f32]| {
+            let w = w.to_vec();
+            move |j: usize, row: &mut [f32]| row.copy_from_slice(&w[j * k..(j + 1) * k])
+        };
+        let reference = scalar().quantize_weight_rows_smoothed(n, k, Some(&smooth), &mut rows(&w));
+        let mut want = vec![0.0; m * n];
+        scalar().qgemm(&a, m, &reference, Epilogue::None, &mut want);
+        // The bound, for a' = a / m and w' = w * m.
+        for i in 0..m {
+            let row: Vec<f32> = (0..k).map(|p| a[i * k + p] * (1.0 / smooth[p])).collect();
+            let lo = row.iter().fold(0.0f32, |l, &x| l.min(x));
+            let hi = row.iter().fold(0.0f32, |h, &x| h.max(x));
+            let t = f64::from((hi - lo) / 255.0);
+            let sum_a: f64 = row.iter().map(|&x| f64::from(x.abs())).sum();
+            for j in 0..n {
+                let wrow: Vec<f32> = (0..k).map(|p| w[j * k + p] * smooth[p]).collect();
+                let exact: f64 = (0..k)
+                    .map(|p| f64::from(a[i * k + p]) * f64::from(w[j * k + p]))
+                    .sum();
+                let s = f64::from(reference.scales()[j]);
+                let sum_w: f64 = wrow.iter().map(|&y| f64::from(y.abs())).sum();
+                let bound = s / 2.0 * sum_a + t * sum_w + k as f64 * t * s / 2.0;
+                let got = f64::from(want[i * n + j]);
+                assert!(
+                    (got - exact).abs() <= bound * 1.001 + 1e-5,
+                    "m={m} k={k} n={n} [{i},{j}]: {got} vs {exact}, bound {bound}"
+                );
+            }
+        }
+        for kernels in paths() {
+            let q = kernels.quantize_weight_rows_smoothed(n, k, Some(&smooth), &mut rows(&w));
+            assert_eq!(q.smoothing(), Some(&smooth[..]));
+            let mut c = vec![f32::NAN; m * n];
+            kernels.qgemm(&a, m, &q, Epilogue::None, &mut c);
+            assert_eq!(
+                first_mismatch(&c, &want),
+                None,
+                "{} m={m} k={k} n={n}",
+                kernels.name()
+            );
+            let stored = kernels.int8_weights(n, k, &q.values(), q.scales(), q.smoothing());
+            let mut again = vec![f32::NAN; m * n];
+            kernels.qgemm(&a, m, &stored, Epilogue::None, &mut again);
+            assert_eq!(
+                first_mismatch(&again, &want),
+                None,
+                "{} stored",
+                kernels.name()
+            );
+        }
     }
 }

@@ -128,9 +128,15 @@ impl Linear {
     ) -> Result<Linear> {
         let bias = tensors.get(&format!("{name}.bias"), &[n])?;
         if tensors.is_quantized() {
-            let (values, scales) = tensors.int8(&format!("{name}.weight"), n, k)?;
+            let t = tensors.int8(&format!("{name}.weight"), n, k)?;
             return Ok(Linear {
-                weight: Weight::Int8(kernels.int8_weights(n, k, &values, &scales)),
+                weight: Weight::Int8(kernels.int8_weights(
+                    n,
+                    k,
+                    &t.values,
+                    &t.scales,
+                    t.smooth.as_deref(),
+                )),
                 bias,
             });
         }
@@ -155,17 +161,42 @@ impl Linear {
         h: usize,
     ) -> Result<Linear> {
         if tensors.is_quantized() {
-            let (mut values, mut scales) = (Vec::with_capacity(3 * h * h), Vec::with_capacity(3 * h));
+            let (mut values, mut scales) =
+                (Vec::with_capacity(3 * h * h), Vec::with_capacity(3 * h));
+            let mut smooth: Option<Option<Vec<f32>>> = None;
             let mut bias = AlignedF32::zeroed(3 * h);
-            for (part, out) in ["query", "key", "value"].into_iter().zip(bias.chunks_mut(h.max(1))) {
+            for (part, out) in ["query", "key", "value"]
+                .into_iter()
+                .zip(bias.chunks_mut(h.max(1)))
+            {
                 let name = format!("{prefix}.attention.self.{part}");
-                let (v, s) = tensors.int8(&format!("{name}.weight"), h, h)?;
-                values.extend_from_slice(&v);
-                scales.extend_from_slice(&s);
+                let t = tensors.int8(&format!("{name}.weight"), h, h)?;
+                // Q, K and V run as one product on one quantised input: one smoothing.
+                match &smooth {
+                    Some(first) if *first != t.smooth => {
+                        return Err(Error::Safetensors {
+                            path: tensors.path().to_owned(),
+                            message: format!(
+                                "{prefix}.attention.self: query, key and value must share one \
+                                 smoothing (they take the same input)"
+                            ),
+                        })
+                    }
+                    _ => smooth = Some(t.smooth),
+                }
+                values.extend_from_slice(&t.values);
+                scales.extend_from_slice(&t.scales);
                 out.copy_from_slice(&tensors.get(&format!("{name}.bias"), &[h])?);
             }
+            let smooth = smooth.flatten();
             return Ok(Linear {
-                weight: Weight::Int8(kernels.int8_weights(3 * h, h, &values, &scales)),
+                weight: Weight::Int8(kernels.int8_weights(
+                    3 * h,
+                    h,
+                    &values,
+                    &scales,
+                    smooth.as_deref(),
+                )),
                 bias,
             });
         }
@@ -242,6 +273,49 @@ impl Layer {
             )?,
             output_norm: LayerNorm::load(tensors, &format!("{prefix}.output.LayerNorm"), h)?,
         })
+    }
+}
+
+/// A point in the forward pass that [`Bert::forward`] lets its caller observe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Tap {
+    /// The embedding layer's output (`tokens x hidden`).
+    Embeddings,
+    /// The input of dense layer `dense` of encoder layer `layer` (`tokens x k`).
+    DenseInput { layer: usize, dense: Dense },
+    /// Encoder layer `layer`'s output (`tokens x hidden`).
+    LayerOutput { layer: usize },
+}
+
+/// The four dense layers of an encoder layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Dense {
+    Qkv,
+    AttentionOut,
+    Intermediate,
+    Output,
+}
+
+impl Dense {
+    pub(crate) const ALL: [Dense; 4] = [
+        Dense::Qkv,
+        Dense::AttentionOut,
+        Dense::Intermediate,
+        Dense::Output,
+    ];
+
+    /// The tensor names (without `.weight`) of the dense layer in encoder layer `layer`.
+    pub(crate) fn names(self, layer: usize) -> Vec<String> {
+        let prefix = format!("encoder.layer.{layer}");
+        match self {
+            Dense::Qkv => ["query", "key", "value"]
+                .iter()
+                .map(|part| format!("{prefix}.attention.self.{part}"))
+                .collect(),
+            Dense::AttentionOut => vec![format!("{prefix}.attention.output.dense")],
+            Dense::Intermediate => vec![format!("{prefix}.intermediate.dense")],
+            Dense::Output => vec![format!("{prefix}.output.dense")],
+        }
     }
 }
 
@@ -330,7 +404,7 @@ impl Bert {
         &self,
         batch: &TokenBatch,
         act: &mut Activations,
-        observe: &mut dyn FnMut(&[f32]),
+        observe: &mut dyn FnMut(Tap, &[f32]),
     ) {
         let h = self.config.hidden_size;
         let rows = batch.ids.len();
@@ -339,9 +413,11 @@ impl Bert {
         let context = sized(&mut act.context, rows * h);
         let intermediate = sized(&mut act.intermediate, rows * self.config.intermediate_size);
         self.embed(batch, hidden);
-        observe(hidden);
+        observe(Tap::Embeddings, hidden);
         let eps = self.config.layer_norm_eps;
-        for layer in &self.layers {
+        let input = |layer, dense| Tap::DenseInput { layer, dense };
+        for (index, layer) in self.layers.iter().enumerate() {
+            observe(input(index, Dense::Qkv), hidden);
             self.dense(hidden, &layer.qkv, Epilogue::Bias(&layer.qkv.bias), qkv);
             self.kernels.attention_batch(
                 qkv,
@@ -350,6 +426,7 @@ impl Bert {
                 context,
                 &PoolTasks,
             );
+            observe(input(index, Dense::AttentionOut), context);
             self.dense(
                 context,
                 &layer.attention_out,
@@ -357,12 +434,14 @@ impl Bert {
                 hidden,
             );
             self.layernorm(hidden, &layer.attention_norm, eps);
+            observe(input(index, Dense::Intermediate), hidden);
             self.dense(
                 hidden,
                 &layer.intermediate,
                 Epilogue::BiasGelu(&layer.intermediate.bias),
                 intermediate,
             );
+            observe(input(index, Dense::Output), intermediate);
             self.dense(
                 intermediate,
                 &layer.output,
@@ -370,7 +449,7 @@ impl Bert {
                 hidden,
             );
             self.layernorm(hidden, &layer.output_norm, eps);
-            observe(hidden);
+            observe(Tap::LayerOutput { layer: index }, hidden);
         }
     }
 

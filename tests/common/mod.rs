@@ -290,7 +290,12 @@ pub fn stsb_dev() -> Vec<(String, String, f64)> {
     text.lines()
         .map(|line| {
             let fields = csv_fields(line);
-            assert_eq!(fields.len(), 3, "{}: malformed line {line:?}", path.display());
+            assert_eq!(
+                fields.len(),
+                3,
+                "{}: malformed line {line:?}",
+                path.display()
+            );
             let score = fields[2].parse().expect("score");
             (fields[0].clone(), fields[1].clone(), score)
         })

@@ -223,7 +223,15 @@ impl Kernels {
         split::run(&product, c, runner, &|rows, out| {
             // SAFETY: `split::run` hands each call rows and columns of `C` that no other call
             // writes, with `out.c` at the first row, while it holds the unique borrow of `C`.
-            unsafe { gemm(&a[rows.start * k..rows.end * k], rows.len(), w, epilogue, out) }
+            unsafe {
+                gemm(
+                    &a[rows.start * k..rows.end * k],
+                    rows.len(),
+                    w,
+                    epilogue,
+                    out,
+                )
+            }
         });
     }
 

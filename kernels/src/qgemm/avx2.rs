@@ -86,6 +86,7 @@ unsafe impl<const VNNI: bool> Int8Tiles for Ymm<VNNI> {
     #[inline(always)]
     unsafe fn quantize(
         a: *const f32,
+        smooth: *const f32,
         k: usize,
         rows: usize,
         packed: *mut u8,
@@ -99,6 +100,11 @@ unsafe impl<const VNNI: bool> Int8Tiles for Ymm<VNNI> {
                 let (mut lo, mut hi) = (_mm256_setzero_ps(), _mm256_setzero_ps());
                 for p in (0..full).step_by(8) {
                     let x = _mm256_loadu_ps(row.add(p));
+                    let x = if smooth.is_null() {
+                        x
+                    } else {
+                        _mm256_mul_ps(x, _mm256_loadu_ps(smooth.add(p)))
+                    };
                     lo = _mm256_min_ps(lo, x);
                     hi = _mm256_max_ps(hi, x);
                 }
@@ -106,9 +112,17 @@ unsafe impl<const VNNI: bool> Int8Tiles for Ymm<VNNI> {
                     (std::mem::transmute(lo), std::mem::transmute(hi));
                 let mut lo = lo_lanes.into_iter().fold(0.0f32, f32::min);
                 let mut hi = hi_lanes.into_iter().fold(0.0f32, f32::max);
+                let value = |p: usize| {
+                    let x = *row.add(p);
+                    if smooth.is_null() {
+                        x
+                    } else {
+                        x * *smooth.add(p)
+                    }
+                };
                 for p in full..k {
-                    lo = lo.min(*row.add(p));
-                    hi = hi.max(*row.add(p));
+                    lo = lo.min(value(p));
+                    hi = hi.max(value(p));
                 }
                 let q = RowQuant::for_range(lo, hi);
                 *param = q;
@@ -117,7 +131,13 @@ unsafe impl<const VNNI: bool> Int8Tiles for Ymm<VNNI> {
                 let stride = rows * 4;
                 let dst = packed.add(i * 4);
                 for p in (0..full).step_by(8) {
-                    let x = _mm256_mul_ps(_mm256_loadu_ps(row.add(p)), inv);
+                    let x = _mm256_loadu_ps(row.add(p));
+                    let x = if smooth.is_null() {
+                        x
+                    } else {
+                        _mm256_mul_ps(x, _mm256_loadu_ps(smooth.add(p)))
+                    };
+                    let x = _mm256_mul_ps(x, inv);
                     let x = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(x);
                     let x = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(x, zero), floor), ceil);
                     let ints = _mm256_cvtps_epi32(x);
@@ -136,7 +156,7 @@ unsafe impl<const VNNI: bool> Int8Tiles for Ymm<VNNI> {
                 }
                 // The tail, and zeros up to the last whole step.
                 for p in full..k.div_ceil(4) * 4 {
-                    let u = if p < k { q.quantize(*row.add(p)) } else { 0 };
+                    let u = if p < k { q.quantize(value(p)) } else { 0 };
                     *dst.add((p / 4) * stride + p % 4) = u;
                 }
             }

@@ -54,6 +54,7 @@ unsafe impl Int8Tiles for Vnni512 {
     #[inline(always)]
     unsafe fn quantize(
         a: *const f32,
+        smooth: *const f32,
         k: usize,
         rows: usize,
         packed: *mut u8,
@@ -67,13 +68,26 @@ unsafe impl Int8Tiles for Vnni512 {
                 let (mut lo, mut hi) = (_mm512_setzero_ps(), _mm512_setzero_ps());
                 for p in (0..full).step_by(16) {
                     let x = _mm512_loadu_ps(row.add(p));
+                    let x = if smooth.is_null() {
+                        x
+                    } else {
+                        _mm512_mul_ps(x, _mm512_loadu_ps(smooth.add(p)))
+                    };
                     lo = _mm512_min_ps(lo, x);
                     hi = _mm512_max_ps(hi, x);
                 }
                 let (mut lo, mut hi) = (_mm512_reduce_min_ps(lo), _mm512_reduce_max_ps(hi));
+                let value = |p: usize| {
+                    let x = *row.add(p);
+                    if smooth.is_null() {
+                        x
+                    } else {
+                        x * *smooth.add(p)
+                    }
+                };
                 for p in full..k {
-                    lo = lo.min(*row.add(p));
-                    hi = hi.max(*row.add(p));
+                    lo = lo.min(value(p));
+                    hi = hi.max(value(p));
                 }
                 let q = RowQuant::for_range(lo, hi);
                 *param = q;
@@ -82,20 +96,30 @@ unsafe impl Int8Tiles for Vnni512 {
                 let stride = rows * 4;
                 let dst = packed.add(i * 4);
                 for p in (0..full).step_by(16) {
-                    let x = _mm512_mul_ps(_mm512_loadu_ps(row.add(p)), inv);
-                    let x = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(x);
+                    let x = _mm512_loadu_ps(row.add(p));
+                    let x = if smooth.is_null() {
+                        x
+                    } else {
+                        _mm512_mul_ps(x, _mm512_loadu_ps(smooth.add(p)))
+                    };
+                    let x = _mm512_mul_ps(x, inv);
+                    let x = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
+                        x,
+                    );
                     let x = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(x, zero), floor), ceil);
                     let bytes = _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(x));
                     // Four steps of four bytes, each to its row's slot of the step.
                     let s = p / 4;
                     let words: [u32; 4] = std::mem::transmute(bytes);
                     for (t, word) in words.into_iter().enumerate() {
-                        dst.add((s + t) * stride).cast::<u32>().write_unaligned(word);
+                        dst.add((s + t) * stride)
+                            .cast::<u32>()
+                            .write_unaligned(word);
                     }
                 }
                 // The tail, and zeros up to the last whole step.
                 for p in full..k.div_ceil(4) * 4 {
-                    let u = if p < k { q.quantize(*row.add(p)) } else { 0 };
+                    let u = if p < k { q.quantize(value(p)) } else { 0 };
                     *dst.add((p / 4) * stride + p % 4) = u;
                 }
             }

@@ -48,14 +48,22 @@ pub(crate) unsafe trait Int8Tiles {
     /// Most rows in a group.
     const MR: usize;
 
-    /// Quantises `rows` rows of `k` floats at `a` (row stride `k`) into the group block at
-    /// `packed` (the [`Job::a`] layout, `steps = k.div_ceil(4)`), with each row's parameters
-    /// in `params`, exactly as [`super::scalar::quantize_row`] does.
+    /// Quantises `rows` rows of `k` floats at `a` (row stride `k`), each value first multiplied
+    /// by `smooth[p]` unless `smooth` is null, into the group block at `packed` (the
+    /// [`Job::a`] layout, `steps = k.div_ceil(4)`), with each row's parameters in `params`,
+    /// exactly as [`super::scalar::quantize_row`] does.
     ///
     /// # Safety
-    /// `a` readable for `rows * k` floats, `packed` writable for `k.div_ceil(4) * rows * 4`
-    /// bytes, `params.len() >= rows`.
-    unsafe fn quantize(a: *const f32, k: usize, rows: usize, packed: *mut u8, params: &mut [RowQuant]);
+    /// `a` readable for `rows * k` floats, `smooth` null or readable for `k` floats, `packed`
+    /// writable for `k.div_ceil(4) * rows * 4` bytes, `params.len() >= rows`.
+    unsafe fn quantize(
+        a: *const f32,
+        smooth: *const f32,
+        k: usize,
+        rows: usize,
+        packed: *mut u8,
+        params: &mut [RowQuant],
+    );
 
     /// Runs every tile of the job (`rows` in `1..=MR`).
     ///
@@ -96,12 +104,17 @@ pub(crate) unsafe fn qgemm<T: Int8Tiles>(
     let mut block = Workspace::take(steps * T::MR);
     let packed = block.as_mut_ptr().cast::<u8>();
     let mut params = [RowQuant::default(); 16];
+    let smooth = w
+        .smooth_inv
+        .as_ref()
+        .map_or(std::ptr::null(), |m| m.as_ptr());
     let mut g = 0;
     while g < m {
         let rows = T::MR.min(m - g);
-        // SAFETY: rows g..g+rows < m of `A` (row stride k); the block has `steps * MR * 4`
-        // bytes; `params` has 16 >= MR entries. The ISA is present (caller).
-        unsafe { T::quantize(a.as_ptr().add(g * k), k, rows, packed, &mut params) };
+        // SAFETY: rows g..g+rows < m of `A` (row stride k); `smooth` null or k floats; the
+        // block has `steps * MR * 4` bytes; `params` has 16 >= MR entries. The ISA is present
+        // (caller).
+        unsafe { T::quantize(a.as_ptr().add(g * k), smooth, k, rows, packed, &mut params) };
         let job = Job {
             rows,
             a: packed,

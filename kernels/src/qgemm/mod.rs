@@ -53,6 +53,11 @@ pub struct QuantizedWeights {
     pub(crate) scales: Vec<f32>,
     /// `Σ_p q[j,p]`, zero-padded to whole panels.
     pub(crate) col_sums: Vec<i32>,
+    /// With smoothing (SmoothQuant): `1 / m_p` per input channel, by which activations are
+    /// multiplied before they are quantised (the weights were multiplied by `m_p`).
+    pub(crate) smooth_inv: Option<Vec<f32>>,
+    /// The smoothing factors `m_p` themselves, as given.
+    pub(crate) smooth: Option<Vec<f32>>,
 }
 
 impl QuantizedWeights {
@@ -76,11 +81,21 @@ impl QuantizedWeights {
         &self.scales[..self.n]
     }
 
+    /// The per-input-channel smoothing factors `m_p` the weights were multiplied by (and the
+    /// activations are divided by), if any.
+    pub fn smoothing(&self) -> Option<&[f32]> {
+        self.smooth.as_deref()
+    }
+
     /// The quantised values, row-major `n x k` (the form [`Kernels::int8_weights`] takes).
     pub fn values(&self) -> Vec<i8> {
         let mut values = vec![0; self.n * self.k];
         let steps = self.k.div_ceil(4);
-        for (j, row) in values.chunks_exact_mut(self.k.max(1)).take(self.n).enumerate() {
+        for (j, row) in values
+            .chunks_exact_mut(self.k.max(1))
+            .take(self.n)
+            .enumerate()
+        {
             for (p, value) in row.iter_mut().enumerate() {
                 *value = if self.panel == 1 {
                     self.data[j * self.k + p]
@@ -176,6 +191,7 @@ pub(crate) fn pack(
     k: usize,
     values: &[i8],
     scales: &[f32],
+    smooth: Option<&[f32]>,
 ) -> QuantizedWeights {
     let padded = n.div_ceil(panel) * panel;
     let steps = k.div_ceil(4);
@@ -205,6 +221,8 @@ pub(crate) fn pack(
         data,
         scales: padded_scales,
         col_sums,
+        smooth_inv: smooth.map(|m| m.iter().map(|&m| 1.0 / m).collect()),
+        smooth: smooth.map(<[f32]>::to_vec),
     }
 }
 
@@ -232,38 +250,76 @@ impl Kernels {
         k: usize,
         rows: &mut dyn FnMut(usize, &mut [f32]),
     ) -> QuantizedWeights {
-        let len = n.checked_mul(k).expect("quantize_weight_rows: n x k overflows");
+        self.quantize_weight_rows_smoothed(n, k, None, rows)
+    }
+
+    /// [`Kernels::quantize_weight_rows`] with SmoothQuant-style smoothing: each weight column
+    /// `p` is multiplied by `smooth[p]` before quantising, and every product divides the
+    /// activations' column `p` by it before quantising them, so that channels with outlying
+    /// activations hand part of their range to the weights. `None` smooths nothing.
+    ///
+    /// # Panics
+    /// If `n * k` overflows, `smooth` is not `k` long, or a factor is not finite and positive.
+    pub fn quantize_weight_rows_smoothed(
+        &self,
+        n: usize,
+        k: usize,
+        smooth: Option<&[f32]>,
+        rows: &mut dyn FnMut(usize, &mut [f32]),
+    ) -> QuantizedWeights {
+        let len = n
+            .checked_mul(k)
+            .expect("quantize_weight_rows: n x k overflows");
         let mut values = vec![0i8; len];
         let mut scales = vec![0.0f32; n];
         let mut row = vec![0.0f32; k];
         if k > 0 {
             for (j, (out, scale)) in values.chunks_exact_mut(k).zip(&mut scales).enumerate() {
                 rows(j, &mut row);
+                if let Some(smooth) = smooth {
+                    assert_eq!(
+                        smooth.len(),
+                        k,
+                        "quantize_weight_rows: smoothing is not k long"
+                    );
+                    row.iter_mut().zip(smooth).for_each(|(w, m)| *w *= m);
+                }
                 *scale = quantize_weight_row(&row, out);
             }
         }
-        self.int8_weights(n, k, &values, &scales)
+        self.int8_weights(n, k, &values, &scales, smooth)
     }
 
-    /// Packs stored int8 weights, row-major `n x k` values with one scale per row (as
-    /// [`QuantizedWeights::values`] and [`QuantizedWeights::scales`] give them), for this path.
+    /// Packs stored int8 weights, row-major `n x k` values with one scale per row and the
+    /// smoothing factors they were quantised with, if any (as [`QuantizedWeights::values`],
+    /// [`QuantizedWeights::scales`] and [`QuantizedWeights::smoothing`] give them), for this
+    /// path.
     ///
     /// # Panics
-    /// If `values.len() != n * k` or `scales.len() != n`.
+    /// If `values.len() != n * k`, `scales.len() != n`, or `smooth` is not `k` finite positive
+    /// factors.
     pub fn int8_weights(
         &self,
         n: usize,
         k: usize,
         values: &[i8],
         scales: &[f32],
+        smooth: Option<&[f32]>,
     ) -> QuantizedWeights {
+        if let Some(smooth) = smooth {
+            assert_eq!(smooth.len(), k, "int8_weights: smoothing is not k long");
+            assert!(
+                smooth.iter().all(|m| m.is_finite() && *m > 0.0),
+                "int8_weights: smoothing factors must be finite and positive"
+            );
+        }
         assert_eq!(
             Some(values.len()),
             n.checked_mul(k),
             "int8_weights: values are not n x k"
         );
         assert_eq!(scales.len(), n, "int8_weights: scales are not n");
-        pack(self.isa, self.int8_panel, n, k, values, scales)
+        pack(self.isa, self.int8_panel, n, k, values, scales, smooth)
     }
 
     /// `C = epilogue(A · Wᵀ)` with int8 weights: `A` (`m x k` f32, row-major) is quantised per
@@ -319,7 +375,15 @@ impl Kernels {
         split::run(&product, c, runner, &|rows, out| {
             // SAFETY: `split::run` hands each call rows and columns of `C` that no other call
             // writes, with `out.c` at the first row, while it holds the unique borrow of `C`.
-            unsafe { qgemm(&a[rows.start * k..rows.end * k], rows.len(), w, epilogue, out) }
+            unsafe {
+                qgemm(
+                    &a[rows.start * k..rows.end * k],
+                    rows.len(),
+                    w,
+                    epilogue,
+                    out,
+                )
+            }
         });
     }
 }

@@ -7,14 +7,17 @@ use crate::gemm::{Epilogue, Output};
 /// Output columns per panel: weights stay row-major.
 pub(crate) const PANEL: usize = 1;
 
-/// The quantisation of one row of `A`: its parameters, and `u` written into `out`.
-pub(crate) fn quantize_row(row: &[f32], out: &mut [u8]) -> RowQuant {
-    let (lo, hi) = row
-        .iter()
-        .fold((0.0f32, 0.0f32), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+/// The quantisation of one row of `A` (each value first multiplied by `smooth_inv[p]` when
+/// given): its parameters, and `u` written into `out`.
+pub(crate) fn quantize_row(row: &[f32], smooth_inv: Option<&[f32]>, out: &mut [u8]) -> RowQuant {
+    let value = |p: usize| smooth_inv.map_or(row[p], |m| row[p] * m[p]);
+    let (lo, hi) = (0..row.len()).fold((0.0f32, 0.0f32), |(lo, hi), p| {
+        let x = value(p);
+        (lo.min(x), hi.max(x))
+    });
     let params = RowQuant::for_range(lo, hi);
-    for (u, &x) in out.iter_mut().zip(row) {
-        *u = params.quantize(x);
+    for (p, u) in out.iter_mut().enumerate().take(row.len()) {
+        *u = params.quantize(value(p));
     }
     params
 }
@@ -32,7 +35,7 @@ pub(crate) unsafe fn qgemm(
     let (n, k) = (w.n, w.k);
     let mut u = vec![0u8; k];
     for i in 0..m {
-        let row = quantize_row(&a[i * k..(i + 1) * k], &mut u);
+        let row = quantize_row(&a[i * k..(i + 1) * k], w.smooth_inv.as_deref(), &mut u);
         for j in out.cols.clone() {
             let q = &w.data[j * k..(j + 1) * k];
             let acc: i32 = u

@@ -8,7 +8,6 @@ use minilm_kernels::{Epilogue, Kernels, TaskRunner};
 
 pub struct Rng(u64);
 
-
 impl Rng {
     pub fn new(seed: u64) -> Rng {
         Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use minilm::{Embedder, Options, Precision};
+use minilm::{Calibration, Embedder, Options, Precision};
 
 /// Sentence embeddings with all-MiniLM-L6-v2 (or another BERT sentence-transformers model), in
 /// pure Rust.
@@ -73,6 +73,14 @@ struct QuantizeArgs {
     /// Directory to write (created if needed; its model.safetensors is replaced).
     #[arg(long, short = 'o', value_name = "DIR")]
     output: PathBuf,
+
+    /// Calibrate the smoothing on these texts (one per line) instead of the built-in ones.
+    #[arg(long, value_name = "FILE", conflicts_with = "no_smoothing")]
+    calibration: Option<PathBuf>,
+
+    /// No smoothing: the file then equals what --precision int8 computes at load.
+    #[arg(long)]
+    no_smoothing: bool,
 }
 
 /// The embedder options `bench` shares with `embed`, and its own.
@@ -116,7 +124,9 @@ impl ModelArgs {
     fn load(&self) -> Result<Embedder, String> {
         let mut options = Options::default().batch_size(self.batch_size);
         if let Some(precision) = &self.precision {
-            let precision: Precision = precision.parse().map_err(|e: minilm::Error| e.to_string())?;
+            let precision: Precision = precision
+                .parse()
+                .map_err(|e: minilm::Error| e.to_string())?;
             options = options.precision(precision);
         }
         if let Some(threads) = self.threads {
@@ -193,7 +203,20 @@ fn main() -> ExitCode {
 
 fn quantize(args: QuantizeArgs) -> Result<(), String> {
     let dir = minilm::resolve_model(args.model.as_deref()).map_err(|e| e.to_string())?;
-    let summary = minilm::quantize_model(&dir, &args.output).map_err(|e| e.to_string())?;
+    let texts = match &args.calibration {
+        Some(path) => input::read_lines(path)?,
+        None => Vec::new(),
+    };
+    let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let calibration = if args.no_smoothing {
+        Calibration::None
+    } else if args.calibration.is_some() {
+        Calibration::Texts(&texts)
+    } else {
+        Calibration::BuiltIn
+    };
+    let summary =
+        minilm::quantize_model(&dir, &args.output, calibration).map_err(|e| e.to_string())?;
     let mb = |bytes: u64| bytes as f64 / 1e6;
     let _ = writeln!(
         std::io::stderr(),
