@@ -1,14 +1,15 @@
 //! End to end, text in → vector out: one short sentence (the latency case) and a batch of 32
 //! real STS-B sentences (the throughput case), on 1 and 2 threads. Prints the kernel path.
 //!
-//! Runs the portable scalar path and the detected one (`MINILM_ISA` overrides detection), on
-//! 1 and 2 threads: `cargo bench --bench end_to_end`.
+//! Runs the portable scalar path and the detected one (`MINILM_ISA` overrides detection) in
+//! f32, and the detected one in int8 (quantised at load), on 1 and 2 threads:
+//! `cargo bench --bench end_to_end`. Bench names say `precision-isa`.
 
 use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use minilm::{Embedder, Isa, Options};
+use minilm::{Embedder, Isa, Options, Precision};
 use minilm_kernels::Kernels;
 
 const SHORT: &str = "A man is playing a guitar on stage.";
@@ -33,13 +34,18 @@ fn end_to_end(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(10));
     // The portable path beside the detected one, so one run gives the speed-up ratio.
     let best = Kernels::detect().expect("a kernel path").isa();
-    let paths = if best == Isa::Scalar {
-        vec![best]
-    } else {
-        vec![Isa::Scalar, best]
-    };
-    for (isa, threads) in paths.into_iter().flat_map(|isa| [(isa, 1), (isa, 2)]) {
-        let options = Options::default().threads(threads).isa(isa);
+    let mut runs = vec![(Precision::F32, best), (Precision::Int8, best)];
+    if best != Isa::Scalar {
+        runs.insert(0, (Precision::F32, Isa::Scalar));
+    }
+    let runs = runs
+        .into_iter()
+        .flat_map(|(precision, isa)| [(precision, isa, 1), (precision, isa, 2)]);
+    for (precision, isa, threads) in runs {
+        let options = Options::default()
+            .threads(threads)
+            .isa(isa)
+            .precision(precision);
         let embedder = Embedder::from_dir(&dir, &options).unwrap();
         eprintln!(
             "kernel path: {}, threads: {threads}",
@@ -50,7 +56,8 @@ fn end_to_end(c: &mut Criterion) {
             .map(|t| embedder.token_ids(t).unwrap().len())
             .sum();
         eprintln!("batch: {} sentences, {tokens} tokens", batch.len());
-        let id = |name: &str| BenchmarkId::new(format!("{name}/{isa}"), threads);
+        let id =
+            |name: &str| BenchmarkId::new(format!("{name}/{}-{isa}", precision.name()), threads);
 
         group.throughput(Throughput::Elements(1));
         group.bench_function(id("one_short_sentence"), |b| {

@@ -51,20 +51,18 @@ fn builtin_calibration() -> Vec<String> {
     const STSB_DEV: &str = include_str!("../tests/data/stsb/stsb-en-dev.csv");
     let mut texts = Vec::new();
     for line in STSB_DEV.lines().take(CALIBRATION_PAIRS) {
-        let mut fields = vec![String::new()];
-        let mut quoted = false;
+        // `sentence1,sentence2,score`, with CSV quoting.
+        let (mut fields, mut field, mut quoted) = (Vec::new(), String::new(), false);
         let mut chars = line.chars().peekable();
         while let Some(c) = chars.next() {
             match c {
                 '"' if quoted && chars.peek() == Some(&'"') => {
                     chars.next();
-                    fields.last_mut().map(|f| f.push('"'));
+                    field.push('"');
                 }
                 '"' => quoted = !quoted,
-                ',' if !quoted => fields.push(String::new()),
-                c => {
-                    fields.last_mut().map(|f| f.push(c));
-                }
+                ',' if !quoted => fields.push(std::mem::take(&mut field)),
+                c => field.push(c),
             }
         }
         texts.extend(fields.into_iter().take(2));

@@ -303,3 +303,41 @@ fn bench_reports_latency_and_throughput_as_json() {
         "{throughput}"
     );
 }
+
+#[test]
+fn quantize_writes_a_model_that_embed_runs_in_int8() {
+    let out = TempDir::new("cli-int8");
+    let output = out.path().to_str().unwrap();
+    let report = minilm(&["quantize", "--no-smoothing", "--output", output], None);
+    assert!(
+        report.status.success(),
+        "{}",
+        String::from_utf8_lossy(&report.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&report.stderr);
+    assert!(stderr.contains("36 dense weights in int8"), "{stderr}");
+
+    let text = "A man is playing a guitar.";
+    let file: Vec<f32> =
+        serde_json::from_str(success(&minilm(&["embed", "--model", output, text], None)).trim())
+            .unwrap();
+    let at_load: Vec<f32> = serde_json::from_str(
+        success(&minilm(&["embed", "--precision", "int8", text], None)).trim(),
+    )
+    .unwrap();
+    assert_eq!(
+        file, at_load,
+        "the unsmoothed file and --precision int8 differ"
+    );
+    let f32_vector = &library_vectors(&[text])[0];
+    let cos: f32 = file.iter().zip(f32_vector).map(|(a, b)| a * b).sum();
+    assert!(cos > 0.99, "cosine to f32 {cos}");
+
+    let message = failure(&minilm(&["embed", "--precision", "int4", text], None));
+    assert!(message.contains("unknown precision"), "{message}");
+    let message = failure(&minilm(
+        &["embed", "--model", output, "--precision", "f32", text],
+        None,
+    ));
+    assert!(message.contains("int8"), "{message}");
+}

@@ -71,7 +71,7 @@ fn truncated_or_corrupt_safetensors_is_reported() {
     lying_header[..8].copy_from_slice(&(u64::MAX / 2).to_le_bytes());
     let mut garbage_header = full.clone();
     garbage_header[8..8 + header_len].fill(b'#');
-    let cases: Vec<(&str, Vec<u8>)> = vec![
+    let cases: Vec<(&str, Box<HeaderEdit>, Vec<&str>)> = vec![
         ("empty file", Vec::new()),
         ("four bytes", full[..4].to_vec()),
         ("header cut", full[..8 + header_len / 2].to_vec()),
@@ -464,6 +464,130 @@ fn max_length_falls_back_to_tokenizer_config_then_positions() {
             load(dir.path()).unwrap().max_length(),
             expected,
             "{model_max_length}"
+        );
+    }
+}
+
+/// A change to a safetensors JSON header.
+type HeaderEdit = dyn FnOnce(&mut serde_json::Map<String, serde_json::Value>);
+
+/// A tiny model quantised to int8 (no smoothing), in its own directory.
+fn tiny_int8_dir(label: &str) -> (TempDir, TempDir) {
+    let src = tiny_dir(label);
+    let dst = TempDir::new(&format!("{label}-int8"));
+    minilm::quantize_model(src.path(), dst.path(), minilm::Calibration::None).expect("quantize");
+    (src, dst)
+}
+
+/// Rewrites the JSON header of `dir/model.safetensors` through `edit` (the data is kept; the
+/// header is padded back to a multiple of 8 bytes).
+fn edit_header(
+    dir: &std::path::Path,
+    edit: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>),
+) {
+    let path = dir.join("model.safetensors");
+    let bytes = std::fs::read(&path).unwrap();
+    let len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let mut header: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&bytes[8..8 + len]).unwrap();
+    edit(&mut header);
+    let mut json = serde_json::to_vec(&header).unwrap();
+    while !json.len().is_multiple_of(8) {
+        json.push(b' ');
+    }
+    let mut out = (json.len() as u64).to_le_bytes().to_vec();
+    out.extend(json);
+    out.extend(&bytes[8 + len..]);
+    std::fs::write(&path, out).unwrap();
+}
+
+#[test]
+fn quantized_tiny_model_loads_in_int8_close_to_f32() {
+    let (src, dst) = tiny_int8_dir("int8-ok");
+    let f32_vector = load(src.path()).unwrap().embed(TEXT).unwrap();
+    let int8 = load(dst.path()).expect("load the int8 copy");
+    assert_eq!(int8.precision(), minilm::Precision::Int8);
+    assert!(
+        int8.kernel_name().contains("int8"),
+        "{}",
+        int8.kernel_name()
+    );
+    let v = int8.embed(TEXT).unwrap();
+    let cos: f32 = v.iter().zip(&f32_vector).map(|(a, b)| a * b).sum();
+    assert!(cos > 0.99, "cosine {cos}");
+    for file in [
+        "config.json",
+        "tokenizer.json",
+        "modules.json",
+        "1_Pooling/config.json",
+    ] {
+        assert!(dst.path().join(file).is_file(), "{file} not copied");
+    }
+}
+
+#[test]
+fn broken_quantized_files_are_reported() {
+    let weight = "encoder.layer.1.intermediate.dense.weight";
+    let cases: Vec<(
+        &str,
+        Box<dyn FnOnce(&mut serde_json::Map<String, serde_json::Value>)>,
+        Vec<&str>,
+    )> = vec![
+        (
+            "unknown scheme",
+            Box::new(|h| {
+                h["__metadata__"]["minilm.quantization"] = "int4-per-group/v9".into();
+            }),
+            vec!["int4-per-group/v9", "quantise"],
+        ),
+        (
+            "weight dtype",
+            Box::new(move |h| h[weight]["dtype"] = "U8".into()),
+            vec![weight, "U8"],
+        ),
+        (
+            "weight shape",
+            Box::new(move |h| {
+                h[weight]["shape"] = serde_json::json!([TINY_HIDDEN, TINY_INTERMEDIATE]);
+            }),
+            vec![weight, "shape"],
+        ),
+        (
+            "missing scale",
+            // Renamed rather than removed: the data offsets must stay contiguous.
+            Box::new(move |h| {
+                let entry = h.remove(&format!("{weight}_scale")).unwrap();
+                h.insert(format!("{weight}_scales"), entry);
+            }),
+            vec!["missing tensor", "_scale"],
+        ),
+    ];
+    for (what, edit, expected) in cases {
+        let (_src, dst) = tiny_int8_dir("int8-broken");
+        edit_header(dst.path(), edit);
+        let message = expect_err(dst.path());
+        for part in expected {
+            assert!(message.contains(part), "{what}: {message:?} lacks {part:?}");
+        }
+    }
+}
+
+#[test]
+fn non_finite_or_negative_scales_are_reported() {
+    let scale = "encoder.layer.0.output.dense.weight_scale";
+    for bad in [f32::NAN, f32::INFINITY, -1.0] {
+        let (_src, dst) = tiny_int8_dir("int8-scale");
+        let path = dst.path().join("model.safetensors");
+        let mut bytes = std::fs::read(&path).unwrap();
+        let len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+        let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + len]).unwrap();
+        let start = header[scale]["data_offsets"][0].as_u64().unwrap() as usize + 8 + len;
+        bytes[start..start + 4].copy_from_slice(&bad.to_le_bytes());
+        std::fs::write(&path, bytes).unwrap();
+        let message = expect_err(dst.path());
+        assert!(
+            message.contains(scale) && message.contains("scale"),
+            "{bad}: {message}"
         );
     }
 }

@@ -7,7 +7,7 @@ mod common;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use minilm::{Embedder, Options};
+use minilm::{Embedder, Options, Precision};
 
 struct Counting;
 
@@ -45,8 +45,16 @@ fn embedding_token_ids_allocates_nothing_after_warm_up() {
         "Three sentences of different lengths make batches of different shapes, and the longest \
          one here runs to several dozen tokens so that attention splits its heads across threads.",
     ];
-    for threads in [1, 2] {
-        let options = Options::default().threads(threads).batch_size(3);
+    for (threads, precision) in [
+        (1, Precision::F32),
+        (2, Precision::F32),
+        (1, Precision::Int8),
+        (2, Precision::Int8),
+    ] {
+        let options = Options::default()
+            .threads(threads)
+            .batch_size(3)
+            .precision(precision);
         let embedder = Embedder::from_dir(common::model_dir(), &options).unwrap();
         let ids: Vec<Vec<u32>> = texts
             .iter()
@@ -72,7 +80,7 @@ fn embedding_token_ids_allocates_nothing_after_warm_up() {
             assert_eq!(
                 allocations,
                 0,
-                "{threads} thread(s), a batch of {} texts: {allocations} allocations",
+                "{precision:?}, {threads} thread(s), a batch of {} texts: {allocations} allocations",
                 batch.len()
             );
         }

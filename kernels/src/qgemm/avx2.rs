@@ -108,8 +108,8 @@ unsafe impl<const VNNI: bool> Int8Tiles for Ymm<VNNI> {
                     lo = _mm256_min_ps(lo, x);
                     hi = _mm256_max_ps(hi, x);
                 }
-                let (lo_lanes, hi_lanes): ([f32; 8], [f32; 8]) =
-                    (std::mem::transmute(lo), std::mem::transmute(hi));
+                let lo_lanes = std::mem::transmute::<__m256, [f32; 8]>(lo);
+                let hi_lanes = std::mem::transmute::<__m256, [f32; 8]>(hi);
                 let mut lo = lo_lanes.into_iter().fold(0.0f32, f32::min);
                 let mut hi = hi_lanes.into_iter().fold(0.0f32, f32::max);
                 let value = |p: usize| {

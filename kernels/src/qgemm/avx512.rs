@@ -110,7 +110,7 @@ unsafe impl Int8Tiles for Vnni512 {
                     let bytes = _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(x));
                     // Four steps of four bytes, each to its row's slot of the step.
                     let s = p / 4;
-                    let words: [u32; 4] = std::mem::transmute(bytes);
+                    let words = std::mem::transmute::<__m128i, [u32; 4]>(bytes);
                     for (t, word) in words.into_iter().enumerate() {
                         dst.add((s + t) * stride)
                             .cast::<u32>()

@@ -3,6 +3,15 @@
 use super::{dequantize, QuantizedWeights, RowQuant};
 use crate::activation::scalar::gelu_one;
 use crate::gemm::{Epilogue, Output};
+use crate::workspace::Workspace;
+
+/// The first `len` bytes of `floats` (which holds at least `len.div_ceil(4)` floats).
+fn scratch_bytes(floats: &mut [f32], len: usize) -> &mut [u8] {
+    assert!(floats.len() * 4 >= len);
+    // SAFETY: the floats are initialised memory of at least `len` bytes, borrowed uniquely for
+    // the result's lifetime; u8 has no alignment or validity requirement.
+    unsafe { std::slice::from_raw_parts_mut(floats.as_mut_ptr().cast::<u8>(), len) }
+}
 
 /// Output columns per panel: weights stay row-major.
 pub(crate) const PANEL: usize = 1;
@@ -33,16 +42,17 @@ pub(crate) unsafe fn qgemm(
     out: Output,
 ) {
     let (n, k) = (w.n, w.k);
-    let mut u = vec![0u8; k];
+    // This thread's reusable scratch (k floats hold k bytes with room to spare).
+    let mut scratch = Workspace::take(k.div_ceil(4));
+    let u = scratch_bytes(&mut scratch, k);
     for i in 0..m {
-        let row = quantize_row(&a[i * k..(i + 1) * k], w.smooth_inv.as_deref(), &mut u);
+        let row = quantize_row(&a[i * k..(i + 1) * k], w.smooth_inv.as_deref(), u);
         for j in out.cols.clone() {
             let q = &w.data[j * k..(j + 1) * k];
-            let acc: i32 = u
-                .iter()
-                .zip(q)
-                .map(|(&x, &y)| i32::from(x) * i32::from(y))
-                .sum();
+            // Wrapping (never wraps: |sum| <= 255 * 128 * k) so that it vectorises.
+            let acc = u.iter().zip(q).fold(0i32, |sum, (&x, &y)| {
+                sum.wrapping_add(i32::from(x).wrapping_mul(i32::from(y)))
+            });
             let sum = dequantize(acc, row, w.col_sums[j], w.scales[j]);
             // SAFETY: i < m and j < n: inside the `m x n` output, in this call's columns.
             let dst = unsafe { &mut *out.c.add(i * n + j) };
