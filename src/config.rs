@@ -219,7 +219,7 @@ pub struct SentenceConfig {
     pub pooling: Pooling,
     /// Whether a `Normalize` module L2-normalises the output.
     pub normalize: bool,
-    /// Longest input in tokens, [CLS] and [SEP] included (`max_seq_length`), if the directory
+    /// Longest input in tokens, \[CLS\] and \[SEP\] included (`max_seq_length`), if the directory
     /// says.
     pub max_seq_length: Option<usize>,
     /// Whether texts are lower-cased before tokenising (`do_lower_case`).

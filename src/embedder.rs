@@ -102,7 +102,7 @@ impl Options {
         self
     }
 
-    /// Longest input in tokens, [CLS] and [SEP] included; longer texts are truncated (default:
+    /// Longest input in tokens, \[CLS\] and \[SEP\] included; longer texts are truncated (default:
     /// the model's `max_seq_length`, 256 for all-MiniLM-L6-v2).
     pub fn max_length(mut self, max_length: usize) -> Options {
         self.max_length = Some(max_length);
@@ -307,7 +307,7 @@ impl Embedder {
     }
 
     /// Embeddings of texts given as token ids (each as [`Embedder::token_ids`] returns them:
-    /// `[CLS] … [SEP]`, at most [`Embedder::max_length`] ids, token type 0) into `out`,
+    /// `\[CLS\] … \[SEP\]`, at most [`Embedder::max_length`] ids, token type 0) into `out`,
     /// `sequences.len()` rows of [`Embedder::dim`] floats. For callers that tokenise once and
     /// embed often: once the embedder has run a batch at least as large, a call allocates
     /// nothing.
@@ -396,7 +396,7 @@ impl Embedder {
         }
     }
 
-    /// The token ids the model sees for `text` ([CLS] … [SEP], truncated to the max length).
+    /// The token ids the model sees for `text` (\[CLS\] … \[SEP\], truncated to the max length).
     pub fn token_ids(&self, text: &str) -> Result<Vec<u32>> {
         Ok(self.tokenize_one(text, 0)?.ids)
     }
@@ -463,7 +463,7 @@ impl Embedder {
         self.bert.config().hidden_size * self.sentence.pooling.modes()
     }
 
-    /// Longest input in tokens ([CLS] and [SEP] included).
+    /// Longest input in tokens (\[CLS\] and \[SEP\] included).
     pub fn max_length(&self) -> usize {
         self.max_length
     }
