@@ -109,6 +109,7 @@ impl QuantizedWeights {
     }
 
     /// Steps of 4 `k` values per panel.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     pub(crate) fn steps(&self) -> usize {
         self.k.div_ceil(4)
     }

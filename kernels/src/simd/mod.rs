@@ -128,6 +128,7 @@ pub(crate) unsafe fn gelu<V: F32Vector>(x: V) -> V {
 /// Defines safe per-ISA kernel entry points that run a generic kernel on one vector type inside
 /// a `#[target_feature]` function, e.g.
 /// `isa_entries! { "avx2,fma", Avx2F32; fn gelu(x: &mut [f32]) => super::simd::gelu; }`.
+#[cfg_attr(not(target_arch = "x86_64"), allow(unused_macros))]
 macro_rules! isa_entries {
     ($features:literal, $vector:ty; $(fn $name:ident($($arg:ident: $ty:ty),*) => $($generic:ident)::+;)*) => {
         $(
@@ -144,4 +145,5 @@ macro_rules! isa_entries {
         )*
     };
 }
+#[cfg_attr(not(target_arch = "x86_64"), allow(unused_imports))]
 pub(crate) use isa_entries;
