@@ -266,7 +266,7 @@ unsafe fn tile<const MR: usize, const NP: usize, const PREFETCH: bool>(job: &Gro
 /// AVX2 + FMA present; `row` valid for `len` reads and writes, aliased by nothing live.
 #[inline(never)]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn gelu_row(row: *mut f32, len: usize) {
+pub(crate) unsafe fn gelu_row(row: *mut f32, len: usize) {
     // SAFETY: the caller guarantees the range and the ISA.
     unsafe {
         crate::activation::simd::gelu::<Avx2F32>(std::slice::from_raw_parts_mut(row, len));

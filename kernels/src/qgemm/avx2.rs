@@ -17,7 +17,6 @@ use super::driver::{self, Int8Tiles, Job};
 use super::{QuantizedWeights, RowQuant};
 use crate::gemm::blocked::Finish;
 use crate::gemm::{Epilogue, Output};
-use crate::simd::avx2::Avx2F32;
 
 pub(crate) const PANEL: usize = 8;
 
@@ -282,21 +281,8 @@ unsafe fn tile<const VNNI: bool, const MR: usize, const NP: usize>(job: &Job<'_>
         if job.finish == Finish::BiasGelu && col0 < job.cols {
             let width = (NP * PANEL).min(job.cols - col0);
             for i in 0..MR {
-                gelu_row(job.c.add(i * job.ldc + col0), width);
+                crate::gemm::avx2::gelu_row(job.c.add(i * job.ldc + col0), width);
             }
         }
-    }
-}
-
-/// GELU in place over `len` floats at `row`, while they are hot in L1.
-///
-/// # Safety
-/// AVX2 + FMA present; `row` valid for `len` reads and writes, aliased by nothing live.
-#[inline(never)]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn gelu_row(row: *mut f32, len: usize) {
-    // SAFETY: the caller guarantees the range and the ISA.
-    unsafe {
-        crate::activation::simd::gelu::<Avx2F32>(std::slice::from_raw_parts_mut(row, len));
     }
 }
