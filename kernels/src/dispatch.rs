@@ -3,7 +3,8 @@
 //! A [`Kernels`] value is a table of function pointers for one instruction-set path. It is
 //! resolved once per process ([`Kernels::detect`]), or on request for one path
 //! ([`Kernels::for_isa`]); an unsupported request is an error, never a silent fallback. The
-//! environment variable `MINILM_ISA=scalar|avx2|avx512|neon` forces the detected path.
+//! environment variable `MINILM_ISA=scalar|avx2|avx-vnni|avx512|avx512-vnni|neon|neon-dotprod` forces the detected
+//! path.
 
 use std::fmt;
 use std::sync::OnceLock;
@@ -25,23 +26,26 @@ pub enum Isa {
     Avx512,
     /// x86-64 AVX-512 F/BW/VL with AVX-512 VNNI (512-bit `vpdpbusd` for int8).
     Avx512Vnni,
-    /// aarch64 Advanced SIMD.
+    /// aarch64 Advanced SIMD (int8 by widening to i16: Cortex-A53/A72 class cores).
     Neon,
+    /// aarch64 Advanced SIMD with the dot-product extension (FEAT_DotProd, `sdot` for int8).
+    NeonDotprod,
 }
 
 impl Isa {
     /// Every path, in order of preference (best first) for detection.
-    pub const ALL: [Isa; 6] = [
+    pub const ALL: [Isa; 7] = [
         Isa::Avx512Vnni,
         Isa::Avx512,
         Isa::AvxVnni,
         Isa::Avx2,
+        Isa::NeonDotprod,
         Isa::Neon,
         Isa::Scalar,
     ];
 
     /// The short name used by `MINILM_ISA` (`scalar`, `avx2`, `avx-vnni`, `avx512`,
-    /// `avx512-vnni`, `neon`).
+    /// `avx512-vnni`, `neon`, `neon-dotprod`).
     pub fn name(self) -> &'static str {
         match self {
             Isa::Scalar => "scalar",
@@ -50,6 +54,7 @@ impl Isa {
             Isa::Avx512 => "avx512",
             Isa::Avx512Vnni => "avx512-vnni",
             Isa::Neon => "neon",
+            Isa::NeonDotprod => "neon-dotprod",
         }
     }
 
@@ -90,7 +95,7 @@ impl fmt::Display for IsaError {
             IsaError::UnknownName(name) => write!(
                 f,
                 "unknown kernel path {name:?} (expected one of: scalar, avx2, avx-vnni, avx512, \
-                 avx512-vnni, neon)"
+                 avx512-vnni, neon, neon-dotprod)"
             ),
             IsaError::Unavailable(isa) => {
                 write!(f, "kernel path {isa} is not available on this CPU or build")
@@ -280,6 +285,66 @@ impl Avx512Vnni {
     }
 }
 
+/// Proof that the CPU runs aarch64 Advanced SIMD (NEON): only [`Neon::detect`] builds one, and
+/// only the proof hands out the NEON kernel table.
+#[cfg(target_arch = "aarch64")]
+#[derive(Clone, Copy, Debug)]
+pub struct Neon(());
+
+#[cfg(target_arch = "aarch64")]
+impl Neon {
+    /// The proof, if this CPU has NEON (every aarch64 Linux system does).
+    pub fn detect() -> Option<Neon> {
+        std::arch::is_aarch64_feature_detected!("neon").then_some(Neon(()))
+    }
+
+    /// The NEON kernels (int8 by widening).
+    pub fn kernels(self) -> &'static Kernels {
+        static NEON: Kernels = neon_table(Isa::Neon, qgemm::neon::qgemm);
+        &NEON
+    }
+}
+
+/// Proof that the CPU runs NEON with the dot-product extension (FEAT_DotProd).
+#[cfg(target_arch = "aarch64")]
+#[derive(Clone, Copy, Debug)]
+pub struct NeonDotprod(());
+
+#[cfg(target_arch = "aarch64")]
+impl NeonDotprod {
+    /// The proof, if this CPU has NEON and FEAT_DotProd.
+    pub fn detect() -> Option<NeonDotprod> {
+        (Neon::detect().is_some() && std::arch::is_aarch64_feature_detected!("dotprod"))
+            .then_some(NeonDotprod(()))
+    }
+
+    /// The NEON kernels with `sdot` int8.
+    pub fn kernels(self) -> &'static Kernels {
+        static NEON_DOTPROD: Kernels = neon_table(Isa::NeonDotprod, qgemm::neon::qgemm_dotprod);
+        &NEON_DOTPROD
+    }
+}
+
+/// The NEON f32 kernels with the given int8 kernel.
+#[cfg(target_arch = "aarch64")]
+const fn neon_table(isa: Isa, qgemm: QgemmFn) -> Kernels {
+    Kernels {
+        isa,
+        pack_weights: gemm::neon::pack_weights,
+        gemm: gemm::neon::gemm,
+        int8_panel: qgemm::neon::PANEL,
+        qgemm,
+        layernorm: norm::neon::layernorm,
+        gelu: activation::neon::gelu,
+        fma_loop: peak::neon::fma_loop,
+        softmax: softmax::neon::softmax,
+        attention: attention::neon::attention,
+        mean_pool: pool::neon::mean_pool,
+        max_pool: pool::neon::max_pool,
+        l2_normalize: pool::neon::l2_normalize,
+    }
+}
+
 impl Kernels {
     /// The kernels for `isa`, or an error if this build or CPU cannot run that path.
     pub fn for_isa(isa: Isa) -> Result<&'static Kernels, IsaError> {
@@ -301,6 +366,12 @@ impl Kernels {
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512Vnni => Avx512Vnni::detect()
                 .map(Avx512Vnni::kernels)
+                .ok_or_else(unavailable),
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => Neon::detect().map(Neon::kernels).ok_or_else(unavailable),
+            #[cfg(target_arch = "aarch64")]
+            Isa::NeonDotprod => NeonDotprod::detect()
+                .map(NeonDotprod::kernels)
                 .ok_or_else(unavailable),
             _ => Err(unavailable()),
         }

@@ -30,6 +30,8 @@ pub use buffer::AlignedF32;
 #[cfg(target_arch = "x86_64")]
 pub use dispatch::{Avx2Fma, Avx512, Avx512Vnni, AvxVnni};
 pub use dispatch::{Isa, IsaError, Kernels};
+#[cfg(target_arch = "aarch64")]
+pub use dispatch::{Neon, NeonDotprod};
 pub use gemm::{Epilogue, PackedWeights};
 pub use parallel::{Sequential, TaskRunner};
 pub use qgemm::QuantizedWeights;

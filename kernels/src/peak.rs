@@ -17,7 +17,10 @@ const STEPS: usize = 1 << 16;
 ///
 /// # Safety
 /// The CPU must have `V`'s ISA.
-#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    allow(dead_code)
+)]
 #[inline(always)]
 pub(crate) unsafe fn fma_loop<V: F32Vector>(sink: &mut f32) {
     // SAFETY: register-only arithmetic; the caller guarantees the ISA.
@@ -68,14 +71,25 @@ pub(crate) mod avx512 {
     }
 }
 
+#[cfg(target_arch = "aarch64")]
+pub(crate) mod neon {
+    use crate::simd::isa_entries;
+    use crate::simd::neon::NeonF32;
+
+    isa_entries! { "neon", NeonF32;
+        fn fma_loop(sink: &mut f32) => super::fma_loop;
+    }
+}
+
 impl Kernels {
     /// This path's FMA peak on the calling thread, in GFLOP/s (two per FMA lane): the best of
     /// repeated short runs over about `duration`. On a shared host it varies with the host's
     /// load, so benches report it beside the figures it scales.
     pub fn fma_peak_gflops(&self, duration: Duration) -> f64 {
         let lanes = match self.isa {
-            crate::Isa::Avx512 => 16,
-            crate::Isa::Avx2 => 8,
+            crate::Isa::Avx512 | crate::Isa::Avx512Vnni => 16,
+            crate::Isa::Avx2 | crate::Isa::AvxVnni => 8,
+            crate::Isa::Neon | crate::Isa::NeonDotprod => 4,
             _ => 1,
         };
         let flops = (2 * lanes * CHAINS * STEPS) as f64;

@@ -77,7 +77,9 @@ pub(crate) struct GroupJob {
     /// Start from the sums in `scratch` (a later `k` block) rather than zero.
     pub resume: bool,
     /// The group is the first of its row block to read this weight block, which therefore
-    /// comes from L3 or DRAM rather than L2: the tiles prefetch it.
+    /// comes from L3 or DRAM rather than L2: the tiles prefetch it (the x86 ones; the NEON
+    /// tiles leave it to the hardware prefetchers, as stable Rust has no aarch64 prefetch).
+    #[cfg_attr(target_arch = "aarch64", allow(dead_code))]
     pub prefetch: bool,
     pub store: Store,
 }

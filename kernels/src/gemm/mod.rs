@@ -5,14 +5,16 @@
 //! the packed form is opaque and tied to that path.
 //!
 //! The SIMD paths share one blocked driver (`blocked.rs`) and differ only in their register tiles
-//! (`avx512.rs`, `avx2.rs`); `kernels/DESIGN.md` explains the tile shapes and the blocking.
+//! (`avx512.rs`, `avx2.rs`, `neon.rs`); `kernels/DESIGN.md` explains the tile shapes and the blocking.
 
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod avx2;
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod avx512;
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 pub(crate) mod blocked;
+#[cfg(target_arch = "aarch64")]
+pub(crate) mod neon;
 pub(crate) mod scalar;
 pub(crate) mod split;
 
@@ -104,7 +106,7 @@ impl std::fmt::Debug for PackedWeights {
 /// (`data[q*k*width + p*width + l] = weight[(q*width + l)*k + p]`), so one step of a panel is one
 /// vector load; the last panel is zero-padded. With `width * 4` dividing 64 and the buffer
 /// line-aligned, every vector load stays inside one cache line.
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 pub(crate) fn pack_panels(
     rows: &mut dyn FnMut(usize, &mut [f32]),
     n: usize,

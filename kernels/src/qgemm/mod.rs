@@ -9,7 +9,8 @@
 //! - **products** in exact `i32`: `acc = Σ_p u[i,p] · q[j,p]`, then
 //!   `A·Wᵀ[i,j] ≈ t_i s_j (acc - z_i Σ_p q[j,p])`, the column sums `Σ_p q[j,p]` computed when the
 //!   weights are packed — `u8 x s8` products are what `vpdpbusd` (VNNI) and `sdot`-style
-//!   instructions multiply;
+//!   instructions multiply (aarch64's `sdot` is s8 x s8: its path stores `u - 128` and adds
+//!   `128 Σ_p q[j,p]` back, exactly);
 //! - **epilogue** in f32, as for [`crate::Kernels::gemm`]: bias, GELU, residual.
 //!
 //! A row's quantisation depends on that row alone, so a text's result does not depend on its
@@ -22,8 +23,10 @@
 pub(crate) mod avx2;
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod avx512;
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 mod driver;
+#[cfg(target_arch = "aarch64")]
+pub(crate) mod neon;
 pub(crate) mod scalar;
 
 use crate::gemm::split;
@@ -109,7 +112,10 @@ impl QuantizedWeights {
     }
 
     /// Steps of 4 `k` values per panel.
-    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    #[cfg_attr(
+        not(any(target_arch = "x86_64", target_arch = "aarch64")),
+        allow(dead_code)
+    )]
     pub(crate) fn steps(&self) -> usize {
         self.k.div_ceil(4)
     }

@@ -1,6 +1,6 @@
 //! A thin layer over one ISA's f32 vector registers, so that element-wise kernels (LayerNorm,
 //! GELU, softmax, attention, pooling) are written once, generically, and instantiated per ISA
-//! inside that ISA's `#[target_feature]` entry points. The GEMM microkernels do not use it: they
+//! inside that ISA's `#[target_feature]` entry points (AVX2, AVX-512, NEON). The GEMM microkernels do not use it: they
 //! are hand-written per ISA.
 //!
 //! Every method is `#[inline(always)]`: once inlined into a `#[target_feature]` function, the
@@ -10,6 +10,8 @@
 pub(crate) mod avx2;
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod avx512;
+#[cfg(target_arch = "aarch64")]
+pub(crate) mod neon;
 
 /// f32 vectors of one ISA.
 ///
@@ -128,7 +130,10 @@ pub(crate) unsafe fn gelu<V: F32Vector>(x: V) -> V {
 /// Defines safe per-ISA kernel entry points that run a generic kernel on one vector type inside
 /// a `#[target_feature]` function, e.g.
 /// `isa_entries! { "avx2,fma", Avx2F32; fn gelu(x: &mut [f32]) => super::simd::gelu; }`.
-#[cfg_attr(not(target_arch = "x86_64"), allow(unused_macros))]
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    allow(unused_macros)
+)]
 macro_rules! isa_entries {
     ($features:literal, $vector:ty; $(fn $name:ident($($arg:ident: $ty:ty),*) => $($generic:ident)::+;)*) => {
         $(
@@ -145,5 +150,8 @@ macro_rules! isa_entries {
         )*
     };
 }
-#[cfg_attr(not(target_arch = "x86_64"), allow(unused_imports))]
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    allow(unused_imports)
+)]
 pub(crate) use isa_entries;
