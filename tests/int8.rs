@@ -1,7 +1,8 @@
 //! int8 precision on the real model: embedding quality against sentence-transformers and on the
 //! STS Benchmark, independence from the batch, and the quantised model directory.
 //!
-//! The kernel path is the detected one; `MINILM_ISA` forces another (CI runs each).
+//! The kernel path is the detected one; `MINILM_ISA` forces another (CI runs each, and the two
+//! aarch64 paths under qemu: `tools/cross-aarch64.sh --test`).
 
 mod common;
 
@@ -17,15 +18,29 @@ const MEAN_COSINE: f64 = 0.998;
 const MAX_STSB_LOSS: f64 = 0.002;
 
 /// The model quantised by `minilm quantize` with the built-in calibration (smoothed), kept
-/// for the test run.
+/// for the test run; or, when `MINILM_TEST_INT8_MODEL` names one, a directory `minilm quantize`
+/// made elsewhere. `tools/cross-aarch64.sh --test` makes it on the x86-64 host, the way a
+/// board gets its int8 model, because calibrating (an f32 pass over 600 sentences) under qemu
+/// would take about ten minutes.
 fn quantized_dir() -> &'static std::path::Path {
-    static DIR: OnceLock<TempDir> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = TempDir::new("int8-smoothed");
-        minilm::quantize_model(model_dir(), dir.path(), Calibration::BuiltIn).expect("quantize");
-        dir
-    })
-    .path()
+    enum Int8Dir {
+        Made(TempDir),
+        Given(std::path::PathBuf),
+    }
+    static DIR: OnceLock<Int8Dir> = OnceLock::new();
+    let dir = DIR.get_or_init(|| match std::env::var_os("MINILM_TEST_INT8_MODEL") {
+        Some(given) if !given.is_empty() => Int8Dir::Given(given.into()),
+        _ => {
+            let dir = TempDir::new("int8-smoothed");
+            minilm::quantize_model(model_dir(), dir.path(), Calibration::BuiltIn)
+                .expect("quantize");
+            Int8Dir::Made(dir)
+        }
+    });
+    match dir {
+        Int8Dir::Made(made) => made.path(),
+        Int8Dir::Given(given) => given,
+    }
 }
 
 fn smoothed() -> &'static Embedder {
@@ -204,7 +219,8 @@ fn unsmoothed_directory_equals_quantising_at_load_and_smoothing_changes_the_file
     );
     assert!(
         plain != smoothed().embed_batch(&texts).unwrap(),
-        "smoothing changed nothing"
+        "smoothing changed nothing (or {} is not a smoothed model)",
+        quantized_dir().display()
     );
 
     let forced = Embedder::from_dir(out.path(), &Options::default().precision(Precision::F32));

@@ -1,17 +1,40 @@
 #!/usr/bin/env bash
-# Cross-builds minilm (library, CLI, tests) for aarch64-unknown-linux-gnu on a Debian 12 x86-64
-# machine, and with --test runs the kernel suite under qemu-user, once on a core with dotprod
-# (QEMU_CPU=max) and once without (QEMU_CPU=cortex-a53, a Raspberry Pi 3/4-class core).
+# Cross-builds minilm for aarch64-unknown-linux-gnu (ARM boards: Raspberry Pi 4/5, Jetson,
+# RK3588, Graviton) on a Debian 12 x86-64 machine, and with --test proves it under qemu-user.
+#
+#   tools/cross-aarch64.sh            # release build of the library and the `minilm` CLI;
+#                                     # prints the path of the aarch64 binary
+#   tools/cross-aarch64.sh --test     # builds the aarch64 tests and runs them under qemu on
+#                                     # both aarch64 kernel paths (tools/test-all.sh calls this)
 #
 # rustup cannot download targets here, so the cross build uses Debian's packaged Rust
-# (rustc-web/cargo-web from bookworm-security) with its arm64 standard library; rustup's own
-# toolchain stays the default for everything else. Installs what it needs (apt, as root) on
-# first use. Prints the path of the aarch64 `minilm` binary.
+# (rustc-web/cargo-web 1.96 from bookworm-security) with its arm64 standard library; rustup's
+# own toolchain stays the default for everything else. Installs what it needs (apt, as root,
+# once: about 310 MB download).
 #
-#   tools/cross-aarch64.sh            # build
-#   tools/cross-aarch64.sh --test     # build, then run the kernel tests under qemu
+# --test runs, once per aarch64 path, each on an emulated core of its kind:
+#   neon-dotprod  QEMU_CPU=max         (a core with FEAT_DotProd: Pi 5, RK3588, Graviton)
+#   neon          QEMU_CPU=cortex-a53  (no dotprod: Pi 3/4-class; an sdot here would SIGILL)
+# with MINILM_ISA forcing the path (so a wrong detection fails rather than passing quietly):
+#   1. the kernel suite (minilm-kernels: every kernel against its f64 reference on ragged sizes,
+#      int8 bit-identical to the scalar reference), on that path;
+#   2. the fp32 parity suite (tests/parity.rs: token ids, embeddings and every layer's hidden
+#      states against sentence-transformers);
+#   3. the int8 suite (tests/int8.rs) against sentence-transformers, on a smoothed int8 model
+#      that the x86-64 host quantises first (how a board gets one: calibrating under qemu would
+#      add about ten minutes per path), except the STS-B test: 3000 sentences in three
+#      precisions would take hours emulated; it runs on every x86-64 path instead;
+#   4. the CLI (`minilm embed`), whose embedding must match the host's (cosine >= 0.99999).
+# qemu executes; it does not model speed, so nothing here is timed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+mode=build
+case "${1:-}" in
+    "") ;;
+    --test) mode=test ;;
+    *) echo "usage: tools/cross-aarch64.sh [--test]" >&2; exit 2 ;;
+esac
 
 packages=(rustc-web cargo-web libstd-rust-web-dev:arm64 libc6:arm64 gcc-aarch64-linux-gnu
           libc6-dev-arm64-cross qemu-user-static)
@@ -20,32 +43,90 @@ for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
+    # rustc-web 1.96 and its arm64 std come from Debian 12's security suite.
+    . /etc/os-release 2>/dev/null || true
+    if [ "${ID:-}" != debian ] || [ "${VERSION_ID:-}" != 12 ]; then
+        echo "cross-aarch64: needs Debian 12 (bookworm) to install ${missing[*]};" \
+             "this is ${PRETTY_NAME:-an unknown system}" >&2
+        exit 1
+    fi
+    sudo=""
+    [ "$(id -u)" = 0 ] || sudo=sudo
     echo "cross-aarch64: installing ${missing[*]}" >&2
     if ! dpkg --print-foreign-architectures | grep -qx arm64; then
-        dpkg --add-architecture arm64
+        $sudo dpkg --add-architecture arm64
     fi
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+        "${packages[@]}" >/dev/null
 fi
 
 target=aarch64-unknown-linux-gnu
-# Only for these invocations: Debian's compiler (cargo would otherwise run rustup's rustc from
-# PATH, which has no aarch64 std), its own target directory (so the two compilers do not
+host_cargo=$(command -v cargo)   # rustup's (or the machine's) cargo, for the x86-64 host steps
+# Only for the cross invocations: Debian's compiler (cargo would otherwise run rustup's rustc
+# from PATH, which has no aarch64 std), its own target directory (so the two compilers do not
 # rebuild each other's host artifacts), the cross linker, and qemu as the runner. No `-L` for
 # qemu: the multiarch loader and libc must match (with the cross prefix's loader, threads hang).
-export RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc
-export CARGO_TARGET_DIR="$PWD/target/debian-aarch64"
-export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
-export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER=qemu-aarch64-static
-export CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc AR_aarch64_unknown_linux_gnu=aarch64-linux-gnu-ar
+cross() {
+    RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc \
+    CARGO_TARGET_DIR="$PWD/target/debian-aarch64" \
+    CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \
+    CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER=qemu-aarch64-static \
+    CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc AR_aarch64_unknown_linux_gnu=aarch64-linux-gnu-ar \
+        /usr/bin/cargo "$@"
+}
 
-/usr/bin/cargo build --locked --release --target "$target" --features cli
-binary="$CARGO_TARGET_DIR/$target/release/minilm"
-
-if [ "${1:-}" = --test ]; then
-    for cpu in max cortex-a53; do
-        echo "== kernel tests under qemu, QEMU_CPU=$cpu ==" >&2
-        QEMU_CPU=$cpu /usr/bin/cargo test --locked --target "$target" -p minilm-kernels
-    done
+if [ "$mode" = build ]; then
+    cross build --locked --release --target "$target" --features cli
+    echo "$PWD/target/debian-aarch64/$target/release/minilm"
+    exit 0
 fi
-echo "$binary"
+
+started=$SECONDS
+minutes() { awk -v s=$((SECONDS - $1)) 'BEGIN { printf "%.1f min", s / 60 }'; }
+
+# The host side: the model, the host CLI, and the int8 model the aarch64 suite loads.
+tools/fetch-model.sh >/dev/null
+"$host_cargo" build --locked --profile test --features cli --bin minilm
+host_minilm="$PWD/target/debug/minilm"
+int8_model="$PWD/target/debian-aarch64/all-MiniLM-L6-v2-int8"
+"$host_minilm" quantize --output "$int8_model" >/dev/null
+
+step=$SECONDS
+cross test --locked --target "$target" -p minilm-kernels --no-run
+cross test --locked --target "$target" --features cli --test parity --test int8 --no-run
+echo "== aarch64 test build: $(minutes $step) ==" >&2
+aarch64_minilm="$PWD/target/debian-aarch64/$target/debug/minilm"
+
+sentence="A man is playing a guitar."
+host_embedding=$("$host_minilm" embed "$sentence")
+for run in max:neon-dotprod cortex-a53:neon; do
+    cpu=${run%%:*} isa=${run#*:}
+    export QEMU_CPU=$cpu MINILM_ISA=$isa
+    step=$SECONDS
+    echo "== kernel suite under qemu, QEMU_CPU=$cpu, path $isa ==" >&2
+    cross test --locked --target "$target" -p minilm-kernels
+    echo "== fp32 parity and int8 suites under qemu, QEMU_CPU=$cpu, path $isa ==" >&2
+    log="$PWD/target/debian-aarch64/suites-$isa.log"
+    if ! MINILM_TEST_INT8_MODEL="$int8_model" RUST_TEST_NOCAPTURE=1 \
+        cross test --locked --target "$target" --features cli --test parity --test int8 -- \
+        --skip int8_keeps_the_sts_benchmark_score >"$log" 2>&1; then
+        tail -n 60 "$log"
+        echo "cross-aarch64: the suites failed on $isa (full output: $log)" >&2
+        exit 1
+    fi
+    # The figures (the per-layer lines stay in the log).
+    grep -E "^(test |running |168 texts|aarch64-)|test result" "$log"
+    echo "== CLI under qemu, QEMU_CPU=$cpu, path $isa ==" >&2
+    got=$(qemu-aarch64-static "$aarch64_minilm" embed "$sentence")
+    python3 - "$host_embedding" "$got" <<'EOF'
+import json, math, sys
+a, b = (json.loads(line) for line in sys.argv[1:3])
+cos = sum(x * y for x, y in zip(a, b)) / math.sqrt(sum(x * x for x in a) * sum(y * y for y in b))
+print(f"minilm embed on aarch64 vs x86-64: {len(b)} dims, cosine {cos:.9f}")
+sys.exit(0 if len(a) == len(b) and cos >= 0.99999 else 1)
+EOF
+    echo "== QEMU_CPU=$cpu ($isa) done: $(minutes $step) ==" >&2
+    unset QEMU_CPU MINILM_ISA
+done
+echo "== aarch64 under qemu: all passed, $(minutes $started) ==" >&2

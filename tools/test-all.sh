@@ -3,7 +3,9 @@
 # (cached in $MINILM_HOME, default ~/.cache/minilm), runs the whole workspace's tests on the
 # detected kernel path (the kernel suite itself covers every path this CPU has), then the model
 # parity and int8 suites once more on each other kernel path the CPU can run, forced with
-# MINILM_ISA.
+# MINILM_ISA; then, on x86-64 Linux, cross-builds for aarch64 and runs the kernel, fp32 parity
+# and int8 suites under qemu on both aarch64 paths (tools/cross-aarch64.sh --test, which
+# installs its toolchain through apt on first use).
 # Model tests fail, never skip, when the model is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,3 +31,8 @@ for isa in "${paths[@]:1}"; do
     echo "== parity and int8 suites on the forced $isa path =="
     MINILM_ISA=$isa cargo test --features cli --test parity --test int8
 done
+
+if [ "$(uname -m)" = x86_64 ] && [ "$(uname -s)" = Linux ]; then
+    echo "== aarch64: cross build and tests under qemu =="
+    tools/cross-aarch64.sh --test
+fi

@@ -46,9 +46,27 @@ pub fn every_epilogue(bias: &[f32]) -> [Epilogue<'_>; 4] {
     ]
 }
 
+/// The paths under test: every path this build and CPU run, or only the one `MINILM_ISA` names
+/// (an unavailable one fails the test). Under qemu, where every instruction is emulated,
+/// `tools/cross-aarch64.sh --test` tests each aarch64 path on its own emulated core this way; the
+/// scalar path's own tests run natively.
 pub fn paths() -> Vec<&'static Kernels> {
-    let paths = Kernels::available();
+    let paths = match std::env::var("MINILM_ISA") {
+        Ok(name) if !name.trim().is_empty() => {
+            let isa = minilm_kernels::Isa::from_name(&name).expect("MINILM_ISA");
+            vec![Kernels::for_isa(isa).expect("MINILM_ISA names a path this CPU cannot run")]
+        }
+        _ => Kernels::available(),
+    };
     assert!(!paths.is_empty());
+    eprintln!(
+        "kernel paths under test: {}",
+        paths
+            .iter()
+            .map(|k| k.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     paths
 }
 
