@@ -143,15 +143,16 @@ fn gemm_crate(
     }
 }
 
-/// Our paths on this CPU, announced once.
+/// Our paths on this CPU (one per f32 kernel set: the VNNI and dotprod paths share their base's
+/// f32 GEMM), announced once.
 fn our_paths() -> Vec<&'static Kernels> {
-    let ours: Vec<&'static Kernels> = [Isa::Avx512, Isa::Avx2]
+    let ours: Vec<&'static Kernels> = [Isa::Avx512, Isa::Avx2, Isa::Neon]
         .into_iter()
         .filter_map(|isa| Kernels::for_isa(isa).ok())
         .collect();
     let names: Vec<String> = ours.iter().map(|k| k.name()).collect();
     eprintln!(
-        "gemm bench: ours on [{}] vs gemm crate (x86-v4); detected path: {}",
+        "gemm bench: ours on [{}] vs gemm crate (x86-v4 on x86-64); detected path: {}",
         names.join(", "),
         Kernels::detect()
             .map(|k| k.name())
