@@ -26,13 +26,24 @@ if [ "$(uname -m)" = x86_64 ] && has avx2 && has fma; then
     has avx_vnni && paths+=(avx-vnni)
     paths+=(avx2)
 fi
+if [ "$(uname -m)" = aarch64 ]; then
+    grep -qw asimddp /proc/cpuinfo 2>/dev/null && paths+=(neon-dotprod)
+    paths+=(neon)
+fi
 paths+=(scalar)
 for isa in "${paths[@]:1}"; do
     echo "== parity and int8 suites on the forced $isa path =="
     MINILM_ISA=$isa cargo test --features cli --test parity --test int8
 done
 
+# On x86-64 Linux the aarch64 suites are part of "every test". They need Debian 12 (the
+# packaged cross toolchain); elsewhere the script says so and fails, and
+# MINILM_SKIP_AARCH64=1 runs the rest alone, saying what it left out.
 if [ "$(uname -m)" = x86_64 ] && [ "$(uname -s)" = Linux ]; then
-    echo "== aarch64: cross build and tests under qemu =="
-    tools/cross-aarch64.sh --test
+    if [ "${MINILM_SKIP_AARCH64:-}" = 1 ]; then
+        echo "== aarch64 suites NOT run (MINILM_SKIP_AARCH64=1) =="
+    else
+        echo "== aarch64: cross build and tests under qemu =="
+        tools/cross-aarch64.sh --test
+    fi
 fi

@@ -1,12 +1,12 @@
-//! NEON GEMM tiles: 4-column weight panels (one `float32x4_t` per step), up to 8 rows x 2 panels
-//! per tile.
+//! NEON GEMM tiles: 4-column weight panels (one `float32x4_t` per step); tiles of 1-8 rows, 8 x 2
+//! panels for large `m`.
 //!
 //! aarch64 has 32 vector registers. The main tile is 8 rows x 2 panels (8 columns): 16
 //! accumulators, 8 registers holding four `k` steps of each row (`A` is packed in chunks of 16
 //! steps per row, so four consecutive steps are one load) and 2 weight vectors; each weight
 //! vector meets a row's step through `fmla v.4s, w.4s, a.s[lane]`, so there are no broadcasts.
-//! Groups of other heights take more panels (up to 8 for a single row). The weights' `k` steps
-//! then the tail steps (fewer than 4 left in the block) broadcast one float at a time.
+//! Groups of other heights take more panels (up to 8 for a single row). The last steps of a `k`
+//! block, when fewer than 4 are left, broadcast one float of `A` at a time (`ld1r`).
 //!
 //! Every output is the same chain of fused multiply-adds over `p = 0, 1, ..` as on the other
 //! paths, so a row's result does not depend on its tile or batch.

@@ -15,7 +15,9 @@ use crate::workspace::Workspace;
 ///
 /// Pointer contract (the driver upholds it, the tiles rely on it):
 /// - `a` holds `steps * rows * 4` bytes (`a[(s * rows + i) * 4 + t]` is `u` of row `i` at
-///   `k` index `4s + t`, 0 past `k`);
+///   `k` index `4s + t`, 0 past `k`), and stays readable (initialised, its values unused) up to
+///   `steps * Int8Tiles::MR * 4` bytes, the size of the block: a tile may load a whole
+///   register's worth of a step's rows at once;
 /// - `w` starts `panels` panels `panel_stride` bytes apart, each `steps` steps of `PANEL * 4`;
 /// - `col_sums` and `scales` hold `panels * PANEL` values (zero-padded past `n`);
 /// - `c` reaches `rows` rows of `ldc` floats with `cols` writable from each, and `bias` (unless
@@ -102,6 +104,7 @@ pub(crate) unsafe fn qgemm<T: Int8Tiles>(
     // The group block, `steps * MR * 4` bytes, in this thread's reusable f32 workspace (one
     // float per 4 bytes).
     let mut block = Workspace::take(steps * T::MR);
+    debug_assert!(block.len() * 4 >= steps * T::MR * 4);
     let packed = block.as_mut_ptr().cast::<u8>();
     let mut params = [RowQuant::default(); 16];
     let smooth = w

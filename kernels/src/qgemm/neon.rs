@@ -118,15 +118,15 @@ unsafe impl<const DOT: bool> Int8Tiles for Neon<DOT> {
                         x * *smooth.add(p)
                     }
                 };
-                // Minimum and maximum are exact in any order, so the parameters equal the
-                // scalar quantiser's.
+                // Minimum and maximum are exact in any order, and `fminnm`/`fmaxnm` ignore NaN
+                // as `f32::min`/`max` do, so the parameters equal the scalar quantiser's.
                 let (mut lo4, mut hi4) = (vdupq_n_f32(0.0), vdupq_n_f32(0.0));
                 for p in (0..full).step_by(4) {
                     let x = value4(p);
-                    lo4 = vminq_f32(lo4, x);
-                    hi4 = vmaxq_f32(hi4, x);
+                    lo4 = vminnmq_f32(lo4, x);
+                    hi4 = vmaxnmq_f32(hi4, x);
                 }
-                let (mut lo, mut hi) = (vminvq_f32(lo4), vmaxvq_f32(hi4));
+                let (mut lo, mut hi) = (vminnmvq_f32(lo4), vmaxnmvq_f32(hi4));
                 for p in full..k {
                     lo = lo.min(value(p));
                     hi = hi.max(value(p));
@@ -263,9 +263,10 @@ unsafe fn sdot_row<const NP: usize, const LANE: i32>(
 unsafe fn tile_dot<const MR: usize, const NP: usize>(job: &Job<'_>, q0: usize) {
     // SAFETY: weight loads stay in panels q0 + q < job.panels, steps s < job.steps. A step's
     // rows are `MR * 4` bytes at `a + s * MR * 4`; the 16-byte loads of rows 0-3 (and 4-7 when
-    // MR > 4) may read up to 16 bytes past them, which stays inside the driver's group block
-    // (`steps * 8 * 4` bytes for this path's MR of 8, all initialised) and is never used: only
-    // lanes below MR feed a sum. Output columns are limited to `job.cols`.
+    // MR > 4) may read up to 12 bytes past them (at most `(steps - 1) * MR * 4 + 32` bytes in
+    // all), which the Job contract keeps readable up to `steps * 8 * 4` bytes (this path's
+    // group size is 8) and which is never used: only lanes below MR feed a sum. Output columns
+    // are limited to `job.cols`.
     unsafe {
         let mut acc = [[vdupq_n_s32(0); NP]; MR];
         let w = job.w.add(q0 * job.panel_stride);

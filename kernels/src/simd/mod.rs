@@ -37,7 +37,10 @@ pub(crate) unsafe trait F32Vector: Copy {
     unsafe fn sub(self, other: Self) -> Self;
     unsafe fn mul(self, other: Self) -> Self;
     unsafe fn div(self, other: Self) -> Self;
+    /// Lane-wise maximum. With a NaN operand the result is the ISA's own: x86 returns `other`,
+    /// NEON returns NaN (a path's NaN outputs are not part of any kernel's contract).
     unsafe fn max(self, other: Self) -> Self;
+    /// Lane-wise minimum, NaN as for [`F32Vector::max`].
     unsafe fn min(self, other: Self) -> Self;
     /// `self * b + c`, fused (one rounding).
     unsafe fn mul_add(self, b: Self, c: Self) -> Self;
@@ -58,7 +61,8 @@ pub(crate) unsafe trait F32Vector: Copy {
 /// `e^x`, Cephes-style: `x = n ln2 + r` with `|r| <= ln2/2`, a degree-7 polynomial for `e^r`,
 /// then `2^n` through the exponent bits. Relative error below 2 ulp for `x` in [-87.3, 88.3];
 /// inputs are clamped to that range (so `e^x` underflows to about 1e-38 rather than 0, and never
-/// overflows). NaN stays NaN.
+/// overflows). NaN stays NaN on NEON; on x86 the clamp turns it into `e^-87.3` (see
+/// [`F32Vector::max`]).
 #[inline(always)]
 pub(crate) unsafe fn exp<V: F32Vector>(x: V) -> V {
     // SAFETY (for every call below): the caller guarantees the CPU has V's ISA.
