@@ -59,14 +59,11 @@ pub fn paths() -> Vec<&'static Kernels> {
         _ => Kernels::available(),
     };
     assert!(!paths.is_empty());
-    eprintln!(
-        "kernel paths under test: {}",
-        paths
-            .iter()
-            .map(|k| k.name())
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    static ANNOUNCED: std::sync::Once = std::sync::Once::new();
+    ANNOUNCED.call_once(|| {
+        let names: Vec<String> = paths.iter().map(|k| k.name()).collect();
+        eprintln!("kernel paths under test: {}", names.join(", "));
+    });
     paths
 }
 
