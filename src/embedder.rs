@@ -1,6 +1,7 @@
 //! The public API: load a model once, embed texts many times.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use minilm_kernels::{Isa, Kernels};
@@ -147,6 +148,9 @@ pub struct Embedder {
     pool: rayon::ThreadPool,
     /// Buffers of finished passes, reused by later ones (one per concurrent caller at most).
     spare: Mutex<Vec<PassBuffers>>,
+    /// The kernels' workspace peak every pool thread has been grown to (see
+    /// [`Embedder::reserve_workspace`]).
+    workspace_reserved: AtomicUsize,
     model_dir: PathBuf,
 }
 
@@ -252,6 +256,7 @@ impl Embedder {
             batch_tokens: options.batch_tokens,
             pool,
             spare: Mutex::new(Vec::new()),
+            workspace_reserved: AtomicUsize::new(0),
             model_dir: dir.to_owned(),
         })
     }
@@ -354,6 +359,7 @@ impl Embedder {
             let PassBuffers { batch, act } = &mut *pass;
             self.pool
                 .install(|| self.bert.forward(batch, act, &mut |_, _| {}));
+            self.reserve_workspace();
             let rows = out[start * dim..next * dim].chunks_exact_mut(dim.max(1));
             for (range, vector) in batch.sequences.iter().zip(rows) {
                 pool_sequence(
@@ -365,6 +371,18 @@ impl Embedder {
                     vector,
                 );
             }
+        }
+    }
+
+    /// Grows every pool thread's kernel workspace to the largest need met so far, when that has
+    /// risen since the last time. Which thread runs which kernel task is up to the scheduler, so
+    /// without this a thread could meet a larger task for the first time long after warm-up and
+    /// allocate in the hot path. Costs one atomic load when nothing has changed.
+    fn reserve_workspace(&self) {
+        let peak = minilm_kernels::workspace::peak();
+        if peak > self.workspace_reserved.fetch_max(peak, Ordering::Relaxed) {
+            self.pool
+                .broadcast(|_| minilm_kernels::workspace::reserve());
         }
     }
 

@@ -24,7 +24,7 @@ pub mod pool;
 pub mod qgemm;
 mod simd;
 pub mod softmax;
-mod workspace;
+pub mod workspace;
 
 pub use buffer::AlignedF32;
 #[cfg(target_arch = "x86_64")]
