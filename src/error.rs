@@ -71,6 +71,19 @@ pub enum Error {
         /// The dtype found.
         dtype: String,
     },
+    /// A weight is NaN or infinite. Such a model would embed every text as NaN (or as
+    /// garbage), so it is refused at load rather than reported per text.
+    #[error("{path}: tensor {name} holds {value} at element {index}; weights must be finite")]
+    NonFiniteWeight {
+        /// The weights file.
+        path: PathBuf,
+        /// The tensor.
+        name: String,
+        /// The first bad element, row-major.
+        index: usize,
+        /// Its value (NaN, inf or -inf).
+        value: f32,
+    },
     /// `tokenizer.json` could not be loaded.
     #[error("{path}: cannot load tokenizer: {message}")]
     Tokenizer {

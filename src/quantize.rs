@@ -168,7 +168,7 @@ pub fn quantize_model(
             for name in &names {
                 let weight = tensors.find(&[name.as_str()], &[n, k])?;
                 for j in 0..n {
-                    weight.convert(j * k, &mut row);
+                    weight.convert(j * k, &mut row)?;
                     for (m, &w) in weight_max.iter_mut().zip(&row) {
                         *m = m.max(w.abs());
                     }
@@ -208,7 +208,7 @@ pub fn quantize_model(
         let mut scales = vec![0.0f32; n];
         let mut row = vec![0.0f32; k];
         for (j, scale) in scales.iter_mut().enumerate() {
-            weight.convert(j * k, &mut row);
+            weight.convert(j * k, &mut row)?;
             if let Some(smooth) = smooth {
                 row.iter_mut().zip(smooth).for_each(|(w, m)| *w *= m);
             }

@@ -190,7 +190,7 @@ impl<'a> Tensors<'a> {
         // so that loading never holds a tensor twice (the 47 MB word embeddings included).
         let piece = RELEASE_BYTES / tensor.width;
         for (index, out) in values.chunks_mut(piece).enumerate() {
-            tensor.convert(index * piece, out);
+            tensor.convert(index * piece, out)?;
             self.release_elements(&tensor, index * piece..index * piece + out.len());
         }
         Ok(values)
@@ -233,6 +233,8 @@ impl<'a> Tensors<'a> {
             }
         };
         Ok(FileTensor {
+            path: self.path,
+            name: name.to_owned(),
             data: view.data(),
             dtype,
             width,
@@ -278,6 +280,8 @@ pub(crate) struct Int8Tensor {
 
 /// A tensor of the file whose shape and dtype (F32, F16 or BF16) have been checked.
 pub(crate) struct FileTensor<'a> {
+    path: &'a Path,
+    name: String,
     data: &'a [u8],
     dtype: Dtype,
     /// Bytes per element.
@@ -290,12 +294,13 @@ impl FileTensor<'_> {
         self.data.len() / self.width
     }
 
-    /// Writes elements `first..first + out.len()` (row-major) as f32 into `out`. One loop per
-    /// dtype, so each conversion inlines into it.
+    /// Writes elements `first..first + out.len()` (row-major) as f32 into `out`, and refuses a
+    /// NaN or infinite value with [`Error::NonFiniteWeight`]. One loop per dtype, so each
+    /// conversion inlines into it; the check runs over `out` while it is still in cache.
     ///
     /// # Panics
     /// If the range runs past the tensor.
-    pub(crate) fn convert(&self, first: usize, out: &mut [f32]) {
+    pub(crate) fn convert(&self, first: usize, out: &mut [f32]) -> Result<()> {
         let bytes = &self.data[first * self.width..(first + out.len()) * self.width];
         match self.dtype {
             Dtype::F16 => {
@@ -313,6 +318,15 @@ impl FileTensor<'_> {
                     *value = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
                 }
             }
+        }
+        match out.iter().position(|v| !v.is_finite()) {
+            None => Ok(()),
+            Some(i) => Err(Error::NonFiniteWeight {
+                path: self.path.to_owned(),
+                name: self.name.clone(),
+                index: first + i,
+                value: out[i],
+            }),
         }
     }
 }

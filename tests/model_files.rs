@@ -587,3 +587,98 @@ fn non_finite_or_negative_scales_are_reported() {
         );
     }
 }
+
+/// Sets element `index` of tensor `name` to `value` (in the tensor's own dtype).
+fn poison(tensors: &mut [Tensor], name: &str, index: usize, value: f32) {
+    let t = tensor(tensors, name);
+    match t.dtype {
+        "F32" => t.bytes[index * 4..index * 4 + 4].copy_from_slice(&value.to_le_bytes()),
+        "F16" => t.bytes[index * 2..index * 2 + 2]
+            .copy_from_slice(&half::f16::from_f32(value).to_le_bytes()),
+        "BF16" => t.bytes[index * 2..index * 2 + 2]
+            .copy_from_slice(&half::bf16::from_f32(value).to_le_bytes()),
+        other => panic!("poison: dtype {other}"),
+    }
+}
+
+#[test]
+fn nan_or_infinite_weights_are_refused_at_load() {
+    // Every way a float weight reaches the model: the embedding tables (converted whole), the
+    // packed dense weights (converted row by row, Q/K/V stacked), biases and LayerNorms; in
+    // every float dtype; and in the f32 tensors of a quantised file.
+    let cases = [
+        ("embeddings.word_embeddings.weight", 1017 * TINY_HIDDEN + 3),
+        ("encoder.layer.0.attention.self.value.weight", 77),
+        (
+            "encoder.layer.1.intermediate.dense.weight",
+            TINY_HIDDEN * TINY_INTERMEDIATE - 1,
+        ),
+        ("encoder.layer.1.output.dense.bias", 0),
+        ("encoder.layer.0.output.LayerNorm.weight", 5),
+    ];
+    let encodings: [(&str, fn(f32) -> [u8; 2]); 2] = [
+        ("F16", |v| half::f16::from_f32(v).to_le_bytes()),
+        ("BF16", |v| half::bf16::from_f32(v).to_le_bytes()),
+    ];
+    for (case, (name, index)) in cases.into_iter().enumerate() {
+        let value = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY][case % 3];
+        let mut variants = vec![("F32", tiny_tensors(5))];
+        for (dtype, encode) in encodings {
+            variants.push((dtype, convert(&tiny_tensors(5), dtype, encode)));
+        }
+        for (dtype, mut tensors) in variants {
+            poison(&mut tensors, name, index, value);
+            let dir = TempDir::new("non-finite");
+            write_tiny_model(dir.path(), &tensors, mean_pooling(), true);
+            let err = load(dir.path()).err().expect("a non-finite weight loaded");
+            let message = err.to_string();
+            match err {
+                Error::NonFiniteWeight {
+                    name: found,
+                    index: at,
+                    value: v,
+                    ..
+                } => {
+                    assert_eq!((found.as_str(), at), (name, index), "{dtype}: {message}");
+                    assert_eq!(v.is_nan(), value.is_nan(), "{dtype}: {message}");
+                }
+                other => panic!("{dtype} {name}: {other}"),
+            }
+            assert!(message.contains("model.safetensors"), "{message}");
+        }
+    }
+    // A quantised file keeps biases and LayerNorms as f32: they are checked there too.
+    let (_src, dst) = tiny_int8_dir("int8-nan");
+    let bias = "encoder.layer.0.attention.output.dense.bias";
+    let path = dst.path().join("model.safetensors");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + len]).unwrap();
+    let start = header[bias]["data_offsets"][0].as_u64().unwrap() as usize + 8 + len;
+    bytes[start + 8..start + 12].copy_from_slice(&f32::NAN.to_le_bytes());
+    std::fs::write(&path, bytes).unwrap();
+    let message = expect_err(dst.path());
+    assert!(
+        message.contains(bias) && message.contains("element 2") && message.contains("finite"),
+        "{message}"
+    );
+    // Quantising a model with a NaN weight fails too, naming it.
+    let dir = TempDir::new("quantize-nan");
+    let mut tensors = tiny_tensors(5);
+    poison(
+        &mut tensors,
+        "encoder.layer.0.output.dense.weight",
+        9,
+        f32::NAN,
+    );
+    write_tiny_model(dir.path(), &tensors, mean_pooling(), true);
+    let out = TempDir::new("quantize-nan-out");
+    let message = minilm::quantize_model(dir.path(), out.path(), minilm::Calibration::None)
+        .err()
+        .expect("quantised a NaN weight")
+        .to_string();
+    assert!(
+        message.contains("encoder.layer.0.output.dense.weight") && message.contains("NaN"),
+        "{message}"
+    );
+}

@@ -141,9 +141,13 @@ impl Linear {
             });
         }
         let weight = tensors.find(&[&format!("{name}.weight")], &[n, k])?;
+        let mut converted = Ok(());
         let packed = Weight::from_rows(kernels, precision, n, k, &mut |j, row| {
-            weight.convert(j * k, row)
+            if converted.is_ok() {
+                converted = weight.convert(j * k, row);
+            }
         });
+        converted?;
         tensors.release(&weight);
         Ok(Linear {
             weight: packed,
@@ -210,9 +214,13 @@ impl Linear {
             weights.push(tensors.find(&[&format!("{name}.weight")], &[h, h])?);
             out.copy_from_slice(&tensors.get(&format!("{name}.bias"), &[h])?);
         }
+        let mut converted = Ok(());
         let packed = Weight::from_rows(kernels, precision, 3 * h, h, &mut |j, row| {
-            weights[j / h].convert((j % h) * h, row);
+            if converted.is_ok() {
+                converted = weights[j / h].convert((j % h) * h, row);
+            }
         });
+        converted?;
         for weight in &weights {
             tensors.release(weight);
         }
