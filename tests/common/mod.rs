@@ -183,21 +183,45 @@ pub fn tiny_config() -> serde_json::Value {
     })
 }
 
+/// The sizes of a small random BERT.
+#[derive(Clone, Copy)]
+pub struct TinyShape {
+    pub hidden: usize,
+    pub layers: usize,
+    pub intermediate: usize,
+    pub positions: usize,
+    pub vocab: usize,
+}
+
+/// The sizes the loader tests use.
+pub const TINY: TinyShape = TinyShape {
+    hidden: TINY_HIDDEN,
+    layers: TINY_LAYERS,
+    intermediate: TINY_INTERMEDIATE,
+    positions: TINY_POSITIONS,
+    vocab: TINY_VOCAB,
+};
+
 /// The tensors of a small random BERT (names without prefix), deterministic in `seed`.
 pub fn tiny_tensors(seed: u64) -> Vec<Tensor> {
+    tiny_tensors_of(TINY, seed)
+}
+
+/// The tensors of a random BERT of `shape` (names without prefix), deterministic in `seed`.
+pub fn tiny_tensors_of(shape: TinyShape, seed: u64) -> Vec<Tensor> {
     let mut rng = Rng::new(seed);
-    let (h, i) = (TINY_HIDDEN, TINY_INTERMEDIATE);
-    let mut random = |name: &str, shape: &[usize], scale: f32| {
-        let values: Vec<f32> = (0..shape.iter().product())
+    let (h, i) = (shape.hidden, shape.intermediate);
+    let mut random = |name: &str, dims: &[usize], scale: f32| {
+        let values: Vec<f32> = (0..dims.iter().product())
             .map(|_| rng.uniform(scale))
             .collect();
-        Tensor::f32(name, shape, &values)
+        Tensor::f32(name, dims, &values)
     };
     let mut tensors = vec![
-        random("embeddings.word_embeddings.weight", &[TINY_VOCAB, h], 1.0),
+        random("embeddings.word_embeddings.weight", &[shape.vocab, h], 1.0),
         random(
             "embeddings.position_embeddings.weight",
-            &[TINY_POSITIONS, h],
+            &[shape.positions, h],
             0.5,
         ),
         random("embeddings.token_type_embeddings.weight", &[2, h], 0.5),
@@ -210,7 +234,7 @@ pub fn tiny_tensors(seed: u64) -> Vec<Tensor> {
     };
     norm("embeddings.LayerNorm", &mut tensors);
     let mut rng = Rng::new(seed ^ 0xABCD);
-    for layer in 0..TINY_LAYERS {
+    for layer in 0..shape.layers {
         let p = format!("encoder.layer.{layer}");
         let dense = [
             (format!("{p}.attention.self.query"), h, h),
