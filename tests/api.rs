@@ -5,7 +5,7 @@ mod common;
 
 use std::sync::OnceLock;
 
-use common::{max_abs_diff, model_dir};
+use common::{model_dir, same_bits};
 use minilm::{Embedder, Error, Options};
 
 fn embedder() -> &'static Embedder {
@@ -104,7 +104,7 @@ fn concurrent_callers_get_the_serial_results() {
             scope.spawn(move || {
                 for (i, text) in texts.iter().enumerate().skip(t) {
                     let v = embedder().embed(text).unwrap();
-                    assert!(max_abs_diff(&v, &serial[i]) <= 1e-6, "thread {t} text {i}");
+                    assert!(same_bits(&v, &serial[i]), "thread {t} text {i}");
                 }
             });
         }

@@ -1,0 +1,62 @@
+//! The engine runs on its own pool of exactly the configured size: loading starts that many
+//! threads, embedding (alone, in batches, from several callers) starts none, and rayon's global
+//! pool is never touched. Threads are counted in /proc/self/task, so this file holds one test
+//! and nothing else runs beside it.
+#![cfg(target_os = "linux")]
+
+mod common;
+
+use minilm::{Embedder, Options};
+
+fn os_threads() -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .expect("/proc/self/task")
+        .count()
+}
+
+#[test]
+fn the_engine_uses_its_own_pool_of_the_configured_size() {
+    let texts: Vec<String> = (0..40)
+        .map(|i| format!("sentence {i} {}", "word ".repeat(i * 5)))
+        .collect();
+    let before = os_threads();
+    for threads in [1, 3] {
+        let embedder =
+            Embedder::from_dir(common::model_dir(), &Options::default().threads(threads)).unwrap();
+        let loaded = os_threads();
+        assert_eq!(loaded, before + threads, "loading with {threads} thread(s)");
+        embedder.embed_batch(&texts).unwrap();
+        std::thread::scope(|scope| {
+            for _ in 0..3 {
+                scope.spawn(|| embedder.embed_batch(&texts[..8]).unwrap());
+            }
+        });
+        // The three caller threads have ended; the pool alone remains.
+        let mut after = os_threads();
+        for _ in 0..100 {
+            if after == loaded {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            after = os_threads();
+        }
+        assert_eq!(
+            after, loaded,
+            "embedding with {threads} thread(s) started threads"
+        );
+        drop(embedder);
+    }
+    // Rayon's global pool would start one thread per core on first use; it was never used.
+    let mut last = os_threads();
+    for _ in 0..100 {
+        if last == before {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        last = os_threads();
+    }
+    assert_eq!(
+        last, before,
+        "threads left after the embedders were dropped"
+    );
+}
