@@ -1,5 +1,6 @@
 //! Exact-erf GELU per element, on every kernel path, over the intermediate activations of a
 //! 32-sentence batch (1280 x 1536) and of one short sentence (12 x 1536).
+#![forbid(unsafe_code)]
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! Self-attention of one sequence (12 heads of 32, MiniLM's shape), on every kernel path, for
 //! 12, 64 and 256 tokens. Throughput counts score elements (heads x tokens²).
+#![forbid(unsafe_code)]
 
 mod common;
 

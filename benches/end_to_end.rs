@@ -4,6 +4,7 @@
 //! Runs the portable scalar path and the detected one (`MINILM_ISA` overrides detection) in
 //! f32, and the detected one in int8 (quantised at load), on 1 and 2 threads:
 //! `cargo bench --bench end_to_end`. Bench names say `precision-isa`.
+#![forbid(unsafe_code)]
 
 use std::hint::black_box;
 use std::time::Duration;

@@ -1,5 +1,6 @@
 //! LayerNorm per element, on every kernel path: 1280 rows x 384 (a 32-sentence batch's worth
 //! of tokens at MiniLM's hidden size) and 12 rows (one short sentence).
+#![forbid(unsafe_code)]
 
 mod common;
 

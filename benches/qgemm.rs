@@ -5,6 +5,7 @@
 //! the criterion runs, a paired table prints int8 / f32 speed ratios measured in alternating
 //! bursts (the host's speed drifts too much for comparing separate runs); `QGEMM_BENCH_TABLE=0`
 //! skips it. The int8 time includes quantising `A` (it happens inside every call).
+#![forbid(unsafe_code)]
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! Scaled softmax per element, on every kernel path, over attention-score rows of 12, 64 and
 //! 256 keys (short, typical and maximum sequence lengths).
+#![forbid(unsafe_code)]
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! The library API's promises: options are checked, odd input never panics, one embedder is
 //! shared across threads.
+#![forbid(unsafe_code)]
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! The `minilm` command line: output formats, input formats and error behaviour.
+#![forbid(unsafe_code)]
 
 mod common;
 
@@ -340,4 +341,175 @@ fn quantize_writes_a_model_that_embed_runs_in_int8() {
         None,
     ));
     assert!(message.contains("int8"), "{message}");
+}
+
+/// Output that cannot be written (a full disk, a reader that went away) is one line on stderr
+/// and a failure exit, and never leaves a file that looks finished.
+#[test]
+fn write_failures_are_one_line_and_a_failure_exit() {
+    let one_line = |output: &Output| {
+        assert!(!output.status.success(), "minilm should have failed");
+        let stderr = String::from_utf8(output.stderr.clone()).unwrap();
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+        stderr
+    };
+    // A full disk: stdout is /dev/full.
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_minilm"))
+        .args(["embed", "one", "two"])
+        .env("MINILM_MODEL_DIR", model_dir())
+        .stdout(full)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let err = one_line(&output);
+    assert!(err.contains("cannot write output"), "{err}");
+
+    // --output naming a device is written in place (no temporary file beside it), in every
+    // format; npy included, whose header then needs the count first.
+    for format in ["jsonl", "json", "npy"] {
+        let err = one_line(&minilm(
+            &["embed", "-f", format, "-o", "/dev/full", "one", "two"],
+            None,
+        ));
+        assert!(err.contains("cannot write"), "{format}: {err}");
+        assert!(!std::path::Path::new("/dev/full.partial").exists());
+    }
+
+    // A reader that goes away: the first line arrives, then the pipe closes.
+    let dir = TempDir::new("closed-pipe");
+    let input = dir.path().join("in.txt");
+    std::fs::write(&input, "a short sentence\n".repeat(3000)).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_minilm"))
+        .args([
+            "embed",
+            "--batch-size",
+            "4",
+            "--input",
+            input.to_str().unwrap(),
+        ])
+        .env("MINILM_MODEL_DIR", model_dir())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut first).unwrap();
+    let vector: Vec<f32> = serde_json::from_str(&first).expect("the first line is whole");
+    assert_eq!(vector.len(), 384);
+    drop(stdout);
+    let output = child.wait_with_output().unwrap();
+    let err = one_line(&output);
+    assert!(err.contains("cannot write output"), "{err}");
+}
+
+/// An input that cannot be read is one line and a failure exit, before any output.
+#[test]
+fn unreadable_input_is_one_line_and_a_failure_exit() {
+    let dir = TempDir::new("dir-input");
+    let path = dir.path().to_str().unwrap();
+    let err = failure(&minilm(&["embed", "--input", path], None));
+    assert!(err.contains(path) && err.contains("cannot read"), "{err}");
+}
+
+/// Texts from stdin are embedded a batch at a time: the first vectors come out while stdin is
+/// still open (the whole input is never held), and every vector arrives as a whole line.
+#[test]
+fn stdin_is_embedded_as_it_streams_in() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_minilm"))
+        .args([
+            "embed",
+            "--input",
+            "-",
+            "--batch-size",
+            "2",
+            "--threads",
+            "1",
+        ])
+        .env("MINILM_MODEL_DIR", model_dir())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (lines, arrived) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+            if lines.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    stdin.write_all(b"first text\nsecond text\n").unwrap();
+    stdin.flush().unwrap();
+    let timeout = std::time::Duration::from_secs(120);
+    let mut got = Vec::new();
+    for _ in 0..2 {
+        got.push(
+            arrived
+                .recv_timeout(timeout)
+                .expect("no vector while stdin is open: the input is not streamed"),
+        );
+    }
+    stdin.write_all(b"third text\n").unwrap();
+    drop(stdin);
+    got.extend(arrived.iter());
+    reader.join().unwrap();
+    assert!(child.wait().unwrap().success());
+    let vectors: Vec<Vec<f32>> = got
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        vectors,
+        library_vectors(&["first text", "second text", "third text"])
+    );
+}
+
+/// The `.npy` header states the row count: rewritten at the end for a file (input streamed),
+/// known before the first row on stdout (input read first).
+#[test]
+fn npy_from_a_streamed_input_states_its_row_count() {
+    let dir = TempDir::new("npy-stream");
+    let input = dir.path().join("in.txt");
+    let texts = ["one", "two", "", "four", "five"];
+    std::fs::write(&input, texts.join("\n")).unwrap();
+    let path = dir.path().join("v.npy");
+    let input = input.to_str().unwrap();
+    success(&minilm(
+        &[
+            "embed",
+            "-f",
+            "npy",
+            "-o",
+            path.to_str().unwrap(),
+            "--batch-size",
+            "2",
+            "-i",
+            input,
+        ],
+        None,
+    ));
+    let to_stdout = minilm(
+        &["embed", "-f", "npy", "--batch-size", "2", "-i", input],
+        None,
+    );
+    assert!(to_stdout.status.success(), "{to_stdout:?}");
+    let expected = library_vectors(&texts).concat();
+    for bytes in [std::fs::read(&path).unwrap(), to_stdout.stdout] {
+        let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+        let header = std::str::from_utf8(&bytes[10..10 + header_len]).unwrap();
+        assert!(header.contains("'shape': (5, 384)"), "{header}");
+        let floats: Vec<f32> = bytes[10 + header_len..]
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+            .collect();
+        assert_eq!(floats, expected);
+    }
 }

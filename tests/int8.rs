@@ -3,6 +3,7 @@
 //!
 //! The kernel path is the detected one; `MINILM_ISA` forces another (CI runs each, and the two
 //! aarch64 paths under qemu: `tools/cross-aarch64.sh --test`).
+#![forbid(unsafe_code)]
 
 mod common;
 

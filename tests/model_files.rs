@@ -3,6 +3,7 @@
 //! `bert.` prefix, old LayerNorm names, each pooling mode) loads and computes the right thing.
 //!
 //! Most cases use a small random BERT written here, with the real all-MiniLM-L6-v2 tokenizer.
+#![forbid(unsafe_code)]
 
 mod common;
 

@@ -2,6 +2,7 @@
 //! `tests/data/reference.json` (regenerate with `tools/gen_reference.py`).
 //!
 //! The kernel path is the detected one; `MINILM_ISA` forces another (CI runs each).
+#![forbid(unsafe_code)]
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! Untrusted text and heavy concurrent use: random Unicode never errors and always gives a
 //! finite unit vector; a huge text is truncated like any other; threads hammering one embedder
 //! get, bit for bit, what serial calls get.
+#![forbid(unsafe_code)]
 
 mod common;
 

@@ -3,6 +3,7 @@
 //! pool is never touched. Threads are counted in /proc/self/task, so this file holds one test
 //! and nothing else runs beside it.
 #![cfg(target_os = "linux")]
+#![forbid(unsafe_code)]
 
 mod common;
 

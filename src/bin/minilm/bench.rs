@@ -179,7 +179,10 @@ fn median(values: &[f64]) -> f64 {
 pub fn run(args: BenchArgs, embedder: &Embedder) -> Result<(), String> {
     let (short, sentences) = match (&args.text, &args.input) {
         (Some(text), _) => (Some(text.clone()), None),
-        (None, Some(path)) => (None, Some(input::read_lines(path)?)),
+        (None, Some(path)) => (
+            None,
+            Some(input::Texts::open(path, input::Layout::Lines)?.read_all()?),
+        ),
         (None, None) => {
             let (short, sentences) = default_texts(embedder)?;
             (Some(short), Some(sentences))

@@ -1,52 +1,124 @@
-//! Reading texts from a file or stdin.
+//! Reading texts from a file or stdin, one at a time, so that memory follows the batch and the
+//! longest line, not the input's size.
 
-use std::io::{BufRead, BufReader, Read};
-use std::path::Path;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
 
-fn open(path: &Path) -> Result<Box<dyn BufRead>, String> {
-    if path == Path::new("-") {
-        return Ok(Box::new(BufReader::new(std::io::stdin())));
+/// How a file holds texts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// One text per line (`\n` or `\r\n`); an empty line is an empty text.
+    Lines,
+    /// One JSON string per line; blank lines are skipped.
+    Jsonl,
+}
+
+/// The texts of a file (or stdin for `-`), read as they are asked for.
+pub struct Texts {
+    reader: Box<dyn BufRead>,
+    path: PathBuf,
+    layout: Layout,
+    line: Vec<u8>,
+    number: usize,
+}
+
+impl Texts {
+    pub fn open(path: &Path, layout: Layout) -> Result<Texts, String> {
+        let reader: Box<dyn BufRead> = if path == Path::new("-") {
+            Box::new(BufReader::new(std::io::stdin()))
+        } else {
+            let file = std::fs::File::open(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            Box::new(BufReader::new(file))
+        };
+        Ok(Texts {
+            reader,
+            path: path.to_owned(),
+            layout,
+            line: Vec::new(),
+            number: 0,
+        })
     }
-    let file =
-        std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    Ok(Box::new(BufReader::new(file)))
-}
 
-fn lines(path: &Path) -> Result<Vec<String>, String> {
-    let mut bytes = Vec::new();
-    open(path)?
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let text = String::from_utf8(bytes).map_err(|e| {
-        let line = 1 + e.as_bytes()[..e.utf8_error().valid_up_to()]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count();
-        format!("{}: line {line} is not valid UTF-8", path.display())
-    })?;
-    Ok(text.lines().map(str::to_owned).collect())
-}
-
-/// One text per line (`\n` or `\r\n`); an empty line is an empty text.
-pub fn read_lines(path: &Path) -> Result<Vec<String>, String> {
-    lines(path)
-}
-
-/// One JSON string per line; blank lines are skipped.
-pub fn read_jsonl(path: &Path) -> Result<Vec<String>, String> {
-    let mut texts = Vec::new();
-    for (number, line) in lines(path)?.iter().enumerate() {
-        if line.trim().is_empty() {
-            continue;
+    /// A source with no texts.
+    pub fn empty() -> Texts {
+        Texts {
+            reader: Box::new(std::io::empty()),
+            path: PathBuf::new(),
+            layout: Layout::Lines,
+            line: Vec::new(),
+            number: 0,
         }
-        let text: String = serde_json::from_str(line).map_err(|e| {
-            format!(
-                "{}: line {}: expected one JSON string: {e}",
-                path.display(),
-                number + 1
-            )
-        })?;
-        texts.push(text);
     }
-    Ok(texts)
+
+    /// The next line without its line ending, or `None` at the end of the input.
+    fn next_line(&mut self) -> Result<Option<&str>, String> {
+        self.line.clear();
+        let read = self
+            .reader
+            .read_until(b'\n', &mut self.line)
+            .map_err(|e| format!("cannot read {}: {e}", self.path.display()))?;
+        if read == 0 {
+            return Ok(None);
+        }
+        self.number += 1;
+        if self.line.last() == Some(&b'\n') {
+            self.line.pop();
+            if self.line.last() == Some(&b'\r') {
+                self.line.pop();
+            }
+        }
+        std::str::from_utf8(&self.line).map(Some).map_err(|_| {
+            format!(
+                "{}: line {} is not valid UTF-8",
+                self.path.display(),
+                self.number
+            )
+        })
+    }
+
+    /// The next text, or `None` at the end of the input.
+    pub fn next_text(&mut self) -> Result<Option<String>, String> {
+        loop {
+            let layout = self.layout;
+            let Some(line) = self.next_line()? else {
+                return Ok(None);
+            };
+            match layout {
+                Layout::Lines => return Ok(Some(line.to_owned())),
+                Layout::Jsonl if line.trim().is_empty() => continue,
+                Layout::Jsonl => {
+                    let text = serde_json::from_str(line).map_err(|e| {
+                        format!(
+                            "{}: line {}: expected one JSON string: {e}",
+                            self.path.display(),
+                            self.number
+                        )
+                    })?;
+                    return Ok(Some(text));
+                }
+            }
+        }
+    }
+
+    /// Up to `count` more texts (fewer only at the end of the input).
+    pub fn next_chunk(&mut self, count: usize) -> Result<Vec<String>, String> {
+        let mut chunk = Vec::with_capacity(count);
+        while chunk.len() < count {
+            match self.next_text()? {
+                Some(text) => chunk.push(text),
+                None => break,
+            }
+        }
+        Ok(chunk)
+    }
+
+    /// Every remaining text.
+    pub fn read_all(mut self) -> Result<Vec<String>, String> {
+        let mut all = Vec::new();
+        while let Some(text) = self.next_text()? {
+            all.push(text);
+        }
+        Ok(all)
+    }
 }

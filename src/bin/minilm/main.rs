@@ -1,4 +1,5 @@
 //! `minilm`: sentence embeddings from the command line.
+#![forbid(unsafe_code)]
 
 mod bench;
 mod input;
@@ -204,7 +205,7 @@ fn main() -> ExitCode {
 fn quantize(args: QuantizeArgs) -> Result<(), String> {
     let dir = minilm::resolve_model(args.model.as_deref()).map_err(|e| e.to_string())?;
     let texts = match &args.calibration {
-        Some(path) => input::read_lines(path)?,
+        Some(path) => input::Texts::open(path, input::Layout::Lines)?.read_all()?,
         None => Vec::new(),
     };
     let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
@@ -230,7 +231,11 @@ fn quantize(args: QuantizeArgs) -> Result<(), String> {
 }
 
 fn embed(args: EmbedArgs) -> Result<(), String> {
-    let texts = match (&args.input, args.texts.is_empty()) {
+    let layout = match args.input_format.unwrap_or(InputFormat::Text) {
+        InputFormat::Text => input::Layout::Lines,
+        InputFormat::Jsonl => input::Layout::Jsonl,
+    };
+    let mut source = match (&args.input, args.texts.is_empty()) {
         (Some(_), false) => {
             return Err("give texts on the command line or --input, not both".into())
         }
@@ -240,33 +245,57 @@ fn embed(args: EmbedArgs) -> Result<(), String> {
         (None, false) if args.input_format.is_some() => {
             return Err("--input-format applies to --input, not to TEXT arguments".into())
         }
-        (None, false) => args.texts,
-        (Some(path), true) => match args.input_format.unwrap_or(InputFormat::Text) {
-            InputFormat::Text => input::read_lines(path)?,
-            InputFormat::Jsonl => input::read_jsonl(path)?,
-        },
+        (None, false) => Source::Listed(args.texts.into_iter()),
+        (Some(path), true) => Source::Streamed(input::Texts::open(path, layout)?),
     };
 
     let embedder = args.model.load()?;
 
-    let mut writer = output::Writer::create(
-        args.output.as_deref(),
-        args.format,
-        texts.len(),
-        embedder.dim(),
-    )?;
+    // An .npy header states the row count before the first row. A file gets its header
+    // rewritten at the end; stdout or a pipe cannot be rewound, so there the texts are read
+    // first (the one case where memory follows the input's size).
+    if let Source::Streamed(texts) = &mut source {
+        if output::needs_count(args.output.as_deref(), args.format) {
+            let texts = std::mem::replace(texts, input::Texts::empty());
+            source = Source::Listed(texts.read_all()?.into_iter());
+        }
+    }
+    let count = match &source {
+        Source::Listed(texts) => Some(texts.len()),
+        Source::Streamed(_) => None,
+    };
+    let mut writer =
+        output::Writer::create(args.output.as_deref(), args.format, embedder.dim(), count)?;
     let step = args.model.batch_size.max(1);
-    for (chunk_index, chunk) in texts.chunks(step).enumerate() {
-        let vectors = embedder.embed_batch(chunk).map_err(|e| match e {
+    let mut done = 0;
+    loop {
+        let chunk = match &mut source {
+            Source::Listed(texts) => texts.by_ref().take(step).collect(),
+            Source::Streamed(texts) => texts.next_chunk(step)?,
+        };
+        if chunk.is_empty() {
+            break;
+        }
+        let vectors = embedder.embed_batch(&chunk).map_err(|e| match e {
             // Indices in the library's error count from the chunk; report the input's.
             minilm::Error::Tokenize { index, message } => {
-                format!("text {}: {message}", chunk_index * step + index)
+                format!("text {}: {message}", done + index)
             }
             other => other.to_string(),
         })?;
         for vector in &vectors {
             writer.write(vector)?;
         }
+        writer.end_batch()?;
+        done += chunk.len();
     }
     writer.finish()
+}
+
+/// Where `embed` takes its texts from.
+enum Source {
+    /// Already in memory (command-line arguments).
+    Listed(std::vec::IntoIter<String>),
+    /// Read a batch at a time from a file or stdin.
+    Streamed(input::Texts),
 }

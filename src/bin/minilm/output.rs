@@ -1,7 +1,7 @@
-//! Writing embeddings as JSON lines, JSON or NumPy `.npy`.
+//! Writing embeddings as JSON lines, JSON or NumPy `.npy`, a vector at a time.
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use clap::ValueEnum;
@@ -13,13 +13,58 @@ pub enum Format {
     Npy,
 }
 
-/// Streams vectors to stdout or a file in one format. A file is written under a temporary name
-/// beside it and renamed into place by [`Writer::finish`], so a failed run never leaves a file
-/// that looks complete (an `.npy` header promises every row).
+/// Where the vectors go.
+enum Sink {
+    Stdout(std::io::StdoutLock<'static>),
+    /// A regular file (under its temporary name): it can be rewound.
+    File(File),
+    /// Something that is not a regular file, such as a pipe or a device: written in order.
+    Stream(File),
+}
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Sink::Stdout(out) => out.write(buf),
+            Sink::File(file) | Sink::Stream(file) => file.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Sink::Stdout(out) => out.flush(),
+            Sink::File(file) | Sink::Stream(file) => file.flush(),
+        }
+    }
+}
+
+/// Whether `path` names something other than a regular file (a pipe, a device such as
+/// /dev/stdout): written in place, in order, never replaced.
+fn is_stream(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir())
+}
+
+/// Whether writing `format` to `path` (stdout for `None`) needs the number of vectors before
+/// the first one: an `.npy` header that cannot be rewritten at the end.
+pub fn needs_count(path: Option<&Path>, format: Format) -> bool {
+    matches!(format, Format::Npy) && path.is_none_or(is_stream)
+}
+
+/// Streams vectors to stdout or a file in one format.
+///
+/// A file is written under a temporary name beside it and renamed into place by
+/// [`Writer::finish`], so a failed run never leaves a file that looks complete. On stdout, a
+/// JSON line reaches the buffer whole, so the output is always whole lines (unless the write
+/// itself fails, which is then the run's error and exit code).
 pub struct Writer {
-    out: BufWriter<Box<dyn Write>>,
+    out: BufWriter<Sink>,
     format: Format,
+    dim: usize,
+    /// Vectors promised by an `.npy` header on stdout (a file's header is rewritten at the end).
+    promised: Option<usize>,
     written: usize,
+    /// One JSON line, reused.
+    line: Vec<u8>,
     /// `(temporary, final)` paths when writing to a file; `None` once renamed or for stdout.
     file: Option<(PathBuf, PathBuf)>,
 }
@@ -29,35 +74,52 @@ fn write_error(e: std::io::Error) -> String {
 }
 
 impl Writer {
-    /// Opens the destination and writes any header (`count` vectors of `dim` floats follow).
+    /// Opens the destination and writes any header. `count`, the number of vectors to come, is
+    /// needed only for `.npy` on stdout.
     pub fn create(
         path: Option<&Path>,
         format: Format,
-        count: usize,
         dim: usize,
+        count: Option<usize>,
     ) -> Result<Writer, String> {
-        let (sink, file): (Box<dyn Write>, _) = match path {
+        let (sink, file) = match path {
+            Some(path) if is_stream(path) => {
+                let sink = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(path)
+                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                (Sink::Stream(sink), None)
+            }
             Some(path) => {
                 let mut partial = path.as_os_str().to_owned();
                 partial.push(".partial");
                 let partial = PathBuf::from(partial);
                 let sink = File::create(&partial)
                     .map_err(|e| format!("cannot create {}: {e}", partial.display()))?;
-                (Box::new(sink), Some((partial, path.to_owned())))
+                (Sink::File(sink), Some((partial, path.to_owned())))
             }
-            None => (Box::new(std::io::stdout().lock()), None),
+            None => (Sink::Stdout(std::io::stdout().lock()), None),
+        };
+        let promised = match (format, &sink) {
+            (Format::Npy, Sink::Stdout(_) | Sink::Stream(_)) => {
+                Some(count.ok_or("npy on a stream needs the count first")?)
+            }
+            _ => None,
         };
         let mut writer = Writer {
             out: BufWriter::new(sink),
             format,
+            dim,
+            promised,
             written: 0,
+            line: Vec::new(),
             file,
         };
         match format {
-            Format::Npy => writer
-                .out
-                .write_all(&npy_header(count, dim))
-                .map_err(write_error)?,
+            Format::Npy => {
+                let header = npy_header(promised.unwrap_or(0), dim);
+                writer.out.write_all(&header).map_err(write_error)?
+            }
             Format::Json => writer.out.write_all(b"[").map_err(write_error)?,
             Format::Jsonl => {}
         }
@@ -67,15 +129,16 @@ impl Writer {
     pub fn write(&mut self, vector: &[f32]) -> Result<(), String> {
         let out = &mut self.out;
         match self.format {
-            Format::Jsonl => {
-                serde_json::to_writer(&mut *out, vector).map_err(|e| e.to_string())?;
-                out.write_all(b"\n").map_err(write_error)?;
-            }
-            Format::Json => {
-                if self.written > 0 {
-                    out.write_all(b",\n").map_err(write_error)?;
+            Format::Jsonl | Format::Json => {
+                self.line.clear();
+                if matches!(self.format, Format::Json) && self.written > 0 {
+                    self.line.extend_from_slice(b",\n");
                 }
-                serde_json::to_writer(&mut *out, vector).map_err(|e| e.to_string())?;
+                serde_json::to_writer(&mut self.line, vector).map_err(|e| e.to_string())?;
+                if matches!(self.format, Format::Jsonl) {
+                    self.line.push(b'\n');
+                }
+                out.write_all(&self.line).map_err(write_error)?;
             }
             Format::Npy => {
                 for v in vector {
@@ -87,11 +150,37 @@ impl Writer {
         Ok(())
     }
 
+    /// Hands what is buffered to stdout or a pipe, so that a reader downstream gets each batch
+    /// as soon as it is done (a file is flushed only at the end).
+    pub fn end_batch(&mut self) -> Result<(), String> {
+        match self.out.get_ref() {
+            Sink::Stdout(_) | Sink::Stream(_) => self.out.flush().map_err(write_error),
+            Sink::File(_) => Ok(()),
+        }
+    }
+
     pub fn finish(mut self) -> Result<(), String> {
         if let Format::Json = self.format {
             self.out.write_all(b"]\n").map_err(write_error)?;
         }
+        if let Some(promised) = self.promised {
+            if promised != self.written {
+                return Err(format!(
+                    "wrote {} vectors where the .npy header promised {promised}",
+                    self.written
+                ));
+            }
+        }
         self.out.flush().map_err(write_error)?;
+        if let (Format::Npy, Sink::File(file)) = (self.format, self.out.get_mut()) {
+            // The row count is known now: the fixed-size header is rewritten in place.
+            file.seek(SeekFrom::Start(0)).map_err(write_error)?;
+            file.write_all(&npy_header(self.written, self.dim))
+                .map_err(write_error)?;
+        }
+        if let Sink::File(file) = self.out.get_ref() {
+            file.sync_all().map_err(write_error)?;
+        }
         if let Some((partial, path)) = self.file.take() {
             std::fs::rename(&partial, &path).map_err(|e| {
                 format!(
@@ -113,12 +202,16 @@ impl Drop for Writer {
     }
 }
 
+/// Bytes of every `.npy` header written here: room for any `(rows, cols)`, so a file's header
+/// can be rewritten in place once the row count is known; a multiple of 64 (data aligned).
+const NPY_HEADER_BYTES: usize = 128;
+
 /// A version 1.0 `.npy` header for a little-endian float32 C-order array of `(rows, cols)`,
-/// padded so the data starts on a 64-byte boundary.
+/// padded with spaces to [`NPY_HEADER_BYTES`].
 fn npy_header(rows: usize, cols: usize) -> Vec<u8> {
     let dict = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
-    let unpadded = 10 + dict.len() + 1;
-    let padding = (64 - unpadded % 64) % 64;
+    // Magic (6) + version (2) + length (2), the dict, the padding, the final newline.
+    let padding = NPY_HEADER_BYTES - 10 - dict.len() - 1;
     let header_len = (dict.len() + padding + 1) as u16;
     let mut header = b"\x93NUMPY\x01\x00".to_vec();
     header.extend_from_slice(&header_len.to_le_bytes());

@@ -2,6 +2,7 @@
 //! architecture at toy size, with its own small WordPiece vocabulary) and the committed seed
 //! inputs under `seeds/`, deterministically. Run after changing either:
 //! `cargo run --manifest-path tests/fuzz/Cargo.toml --example make_seeds`.
+#![forbid(unsafe_code)]
 
 #[path = "../../common/mod.rs"]
 #[allow(dead_code, unused_imports)]

@@ -3,6 +3,7 @@
 //! `1_Pooling/config.json`, separated by 0xFF bytes (a part left out is a file left out). They
 //! are parsed on their own, then loaded with the small model's weights and tokenizer.
 #![no_main]
+#![forbid(unsafe_code)]
 
 use libfuzzer_sys::fuzz_target;
 use minilm_fuzz::{CONFIG_FILES, SEPARATOR};

@@ -1,6 +1,7 @@
 //! `config.json` and `model.safetensors` from the input (see
 //! [`minilm_fuzz::model_files_input`]), the rest of the small model as is: load, then embed.
 #![no_main]
+#![forbid(unsafe_code)]
 
 use libfuzzer_sys::fuzz_target;
 

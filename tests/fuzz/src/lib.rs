@@ -5,6 +5,7 @@
 //! of this process (under the system temp dir) before it is loaded. The files that are not
 //! fuzzed come from `tiny-model/`, a complete model of the all-MiniLM-L6-v2 architecture at
 //! toy size (written by `examples/make_seeds.rs`).
+#![forbid(unsafe_code)]
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
