@@ -137,3 +137,24 @@ fn soak_many_threads_one_embedder_mixed_lengths() {
     assert_eq!(mismatches, 0, "concurrent results differ from serial ones");
     assert!(calls >= THREADS, "the soak made only {calls} calls");
 }
+
+/// Thread count and run decide nothing: 1, 2 and 3 threads, and a second embedder, give the same
+/// bits (products split by rows or columns, never by a sum's terms).
+#[test]
+fn results_do_not_depend_on_the_thread_count() {
+    let texts = [
+        "A man is playing a guitar.",
+        "",
+        "A much longer sentence, so that products split across threads by rows and columns alike.",
+        "東京 🙂 naïve",
+    ];
+    let reference = embedder().embed_batch(&texts).unwrap();
+    for threads in [1, 3] {
+        let options = Options::default().threads(threads);
+        let other = Embedder::from_dir(model_dir(), &options).unwrap();
+        let vectors = other.embed_batch(&texts).unwrap();
+        for (i, (a, b)) in vectors.iter().zip(&reference).enumerate() {
+            assert!(same_bits(a, b), "{threads} thread(s), text {i}");
+        }
+    }
+}

@@ -5,13 +5,18 @@
 # parity and int8 suites once more on each other kernel path the CPU can run, forced with
 # MINILM_ISA; then, on x86-64 Linux, cross-builds for aarch64 and runs the kernel, fp32 parity
 # and int8 suites under qemu on both aarch64 paths (tools/cross-aarch64.sh --test, which
-# installs its toolchain through apt on first use).
+# installs its toolchain through apt on first use). In between, a fuzz smoke run: each cargo fuzz
+# target for $MINILM_FUZZ_RUNS executions (default 20000) from its committed seeds
+# (tools/fuzz.sh, which installs its pinned cargo-fuzz on first use).
 # Model tests fail, never skip, when the model is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 tools/fetch-model.sh >/dev/null
 cargo test --workspace --features cli
+
+echo "== fuzz smoke: model files and config parsers =="
+tools/fuzz.sh
 
 # Paths this CPU runs besides the detected (best) one, each with its own int8 kernel:
 # avx512-vnni (512-bit vpdpbusd), avx512 (AVX-512 f32, AVX2 widening int8), avx-vnni (256-bit
