@@ -617,7 +617,8 @@ fn nan_or_infinite_weights_are_refused_at_load() {
         ("encoder.layer.1.output.dense.bias", 0),
         ("encoder.layer.0.output.LayerNorm.weight", 5),
     ];
-    let encodings: [(&str, fn(f32) -> [u8; 2]); 2] = [
+    type Encode = fn(f32) -> [u8; 2];
+    let encodings: [(&str, Encode); 2] = [
         ("F16", |v| half::f16::from_f32(v).to_le_bytes()),
         ("BF16", |v| half::bf16::from_f32(v).to_le_bytes()),
     ];
@@ -631,7 +632,7 @@ fn nan_or_infinite_weights_are_refused_at_load() {
             poison(&mut tensors, name, index, value);
             let dir = TempDir::new("non-finite");
             write_tiny_model(dir.path(), &tensors, mean_pooling(), true);
-            let err = load(dir.path()).err().expect("a non-finite weight loaded");
+            let err = load(dir.path()).expect_err("a non-finite weight loaded");
             let message = err.to_string();
             match err {
                 Error::NonFiniteWeight {
@@ -675,8 +676,7 @@ fn nan_or_infinite_weights_are_refused_at_load() {
     write_tiny_model(dir.path(), &tensors, mean_pooling(), true);
     let out = TempDir::new("quantize-nan-out");
     let message = minilm::quantize_model(dir.path(), out.path(), minilm::Calibration::None)
-        .err()
-        .expect("quantised a NaN weight")
+        .expect_err("quantised a NaN weight")
         .to_string();
     assert!(
         message.contains("encoder.layer.0.output.dense.weight") && message.contains("NaN"),

@@ -5,7 +5,7 @@
 #![forbid(unsafe_code)]
 
 #[path = "../../common/mod.rs"]
-#[allow(dead_code, unused_imports)]
+#[allow(unused_imports)]
 mod common;
 
 use std::path::Path;
