@@ -180,13 +180,15 @@ fn main() {
     }
 
     // model_config: the small model's files, then variants along each parser's branches.
-    let files = |edit: &dyn Fn(&mut [serde_json::Value; 5])| {
+    let tokenizer_json = tokenizer(&vocab);
+    let files = |edit: &dyn Fn(&mut [serde_json::Value; 6])| {
         let mut values = [
             config.clone(),
             sentence_bert.clone(),
             json!({"model_max_length": 512, "do_lower_case": true}),
             modules.clone(),
             pooling.clone(),
+            tokenizer_json.clone(),
         ];
         edit(&mut values);
         let mut input = Vec::new();
@@ -198,8 +200,8 @@ fn main() {
         }
         input
     };
-    assert_eq!(CONFIG_FILES.len(), 5);
-    let seeds_config: [(&str, Vec<u8>); 5] = [
+    assert_eq!(CONFIG_FILES.len(), 6);
+    let seeds_config: [(&str, Vec<u8>); 6] = [
         ("tiny", files(&|_| {})),
         (
             "cls-max-pooling",
@@ -226,6 +228,16 @@ fn main() {
             "two-modules",
             files(&|v| {
                 v[3] = json!([modules[0].clone(), modules[1].clone()]);
+            }),
+        ),
+        (
+            "tokenizer-unigram",
+            files(&|v| {
+                v[5]["model"] = json!({"type": "Unigram", "unk_id": 1,
+                    "vocab": [["[PAD]", 0.0], ["[UNK]", 0.0], ["[CLS]", 0.0], ["[SEP]", 0.0],
+                              ["▁the", -1.0], ["▁cat", -2.0], ["s", -3.0]]});
+                v[5]["pre_tokenizer"] = json!({"type": "Metaspace", "replacement": "▁",
+                    "prepend_scheme": "always", "split": true});
             }),
         ),
     ];

@@ -1,7 +1,7 @@
 //! The JSON files that configure a model, from the input: `config.json`,
-//! `sentence_bert_config.json`, `tokenizer_config.json`, `modules.json` and
-//! `1_Pooling/config.json`, separated by 0xFF bytes (a part left out is a file left out). They
-//! are parsed on their own, then loaded with the small model's weights and tokenizer.
+//! `sentence_bert_config.json`, `tokenizer_config.json`, `modules.json`, `1_Pooling/config.json`
+//! and `tokenizer.json`, separated by 0xFF bytes (a part left out is a file left out). The
+//! configs are parsed on their own, then the model is loaded with the small model's weights.
 #![no_main]
 #![forbid(unsafe_code)]
 

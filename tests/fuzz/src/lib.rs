@@ -36,12 +36,13 @@ pub const TEXTS: [&str; 4] = [
 ];
 
 /// The files of the `model_config` target, in the order their parts appear in its input.
-pub const CONFIG_FILES: [&str; 5] = [
+pub const CONFIG_FILES: [&str; 6] = [
     "config.json",
     "sentence_bert_config.json",
     "tokenizer_config.json",
     "modules.json",
     "1_Pooling/config.json",
+    "tokenizer.json",
 ];
 
 /// Separates the parts of a `model_config` input (a byte no UTF-8 text contains).
