@@ -95,7 +95,8 @@ int8_model="$PWD/target/debian-aarch64/all-MiniLM-L6-v2-int8"
 
 step=$SECONDS
 cross test --locked --target "$target" -p minilm-kernels --no-run
-cross test --locked --target "$target" --features cli --test parity --test int8 --no-run
+# cli-offline: the CLI without the Hub's HTTP/TLS stack, which the suites do not use.
+cross test --locked --target "$target" --features cli-offline --test parity --test int8 --no-run
 echo "== aarch64 test build: $(minutes $step) ==" >&2
 aarch64_minilm="$PWD/target/debian-aarch64/$target/debug/minilm"
 
@@ -111,7 +112,7 @@ for run in max:neon-dotprod cortex-a53:neon; do
     echo "== fp32 parity and int8 suites under qemu, QEMU_CPU=$cpu, path $isa ==" >&2
     log="$PWD/target/debian-aarch64/suites-$isa.log"
     if ! MINILM_TEST_INT8_MODEL="$int8_model" RUST_TEST_NOCAPTURE=1 \
-        cross test --locked --target "$target" --features cli --test parity --test int8 -- \
+        cross test --locked --target "$target" --features cli-offline --test parity --test int8 -- \
         --skip int8_keeps_the_sts_benchmark_score >"$log" 2>&1; then
         tail -n 60 "$log"
         echo "cross-aarch64: the suites failed on $isa (full output: $log)" >&2
