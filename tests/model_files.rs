@@ -683,3 +683,51 @@ fn nan_or_infinite_weights_are_refused_at_load() {
         "{message}"
     );
 }
+
+/// Offsets that overlap, leave a gap, run past the data or disagree with dtype x shape are
+/// refused before any tensor is read.
+#[test]
+fn lying_tensor_offsets_are_reported() {
+    let a = "encoder.layer.0.output.dense.bias";
+    let b = "encoder.layer.0.output.LayerNorm.weight";
+    let offsets = |h: &serde_json::Map<String, serde_json::Value>, name: &str| {
+        let o = &h[name]["data_offsets"];
+        (o[0].as_u64().unwrap(), o[1].as_u64().unwrap())
+    };
+    let cases: Vec<(&str, Box<HeaderEdit>)> = vec![
+        (
+            "overlapping",
+            Box::new(move |h| {
+                let (start, end) = offsets(h, a);
+                h[b]["data_offsets"] = serde_json::json!([start, end]);
+            }),
+        ),
+        (
+            "past the end",
+            Box::new(move |h| {
+                let (start, _) = offsets(h, b);
+                h[b]["data_offsets"] = serde_json::json!([start, u64::MAX / 2]);
+            }),
+        ),
+        (
+            "reversed",
+            Box::new(move |h| {
+                let (start, end) = offsets(h, a);
+                h[a]["data_offsets"] = serde_json::json!([end, start]);
+            }),
+        ),
+        (
+            "shape larger than the bytes",
+            Box::new(move |h| h[a]["shape"] = serde_json::json!([1u64 << 40, 1u64 << 20])),
+        ),
+    ];
+    for (what, edit) in cases {
+        let dir = tiny_dir("offsets");
+        edit_header(dir.path(), edit);
+        let message = expect_err(dir.path());
+        assert!(
+            message.contains("model.safetensors") && message.contains("not a valid safetensors"),
+            "{what}: {message}"
+        );
+    }
+}
