@@ -35,7 +35,16 @@ impl TextTokenizer {
             path: path.to_owned(),
             message,
         };
-        let mut inner = Tokenizer::from_file(path).map_err(|e| load_error(e.to_string()))?;
+        let bytes = crate::config::read_file(path)?;
+        // The tokenizers crate panics on some malformed files rather than returning an error
+        // (0.23: a syntax error inside the "decoder" object, as in a truncated download, hits an
+        // `expect`). Checking the JSON syntax first turns the common case into an error even in
+        // a `panic = "abort"` build; the catch below is the backstop for the rest.
+        serde_json::from_slice::<serde::de::IgnoredAny>(&bytes)
+            .map_err(|e| load_error(format!("not valid JSON: {e}")))?;
+        let mut inner = std::panic::catch_unwind(|| Tokenizer::from_bytes(&bytes))
+            .map_err(|_| load_error("the tokenizers library panicked reading this file".into()))?
+            .map_err(|e| load_error(e.to_string()))?;
         // The tokenizers crate subtracts the special-token count from the limit unchecked.
         let special = inner
             .get_post_processor()

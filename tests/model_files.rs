@@ -731,3 +731,32 @@ fn lying_tensor_offsets_are_reported() {
         );
     }
 }
+
+/// tokenizer.json files on which the tokenizers crate (0.23) panics instead of returning an
+/// error: cut inside its "decoder" object (found by the model_config fuzz target: a truncated
+/// download looks like this), and a Precompiled normalizer whose char map does not parse. Each
+/// is an error naming the file.
+#[test]
+fn tokenizer_files_the_tokenizer_library_panics_on_are_errors() {
+    let real = std::fs::read_to_string(model_dir().join("tokenizer.json")).unwrap();
+    let decoder = real.find("\"decoder\"").expect("a decoder entry");
+    let cut = format!(
+        "{}{{\"cleanup\": true, \"type",
+        &real[..decoder + "\"decoder\": ".len()]
+    );
+    let mut precompiled: serde_json::Value = serde_json::from_str(&real).unwrap();
+    precompiled["normalizer"] =
+        serde_json::json!({"type": "Precompiled", "precompiled_charsmap": "bm90IGEgY2hhcm1hcA=="});
+    for (what, text) in [
+        ("cut inside the decoder", cut),
+        ("bad precompiled char map", precompiled.to_string()),
+    ] {
+        let dir = tiny_dir("tokenizer-panic");
+        std::fs::write(dir.path().join("tokenizer.json"), text).unwrap();
+        let message = expect_err(dir.path());
+        assert!(
+            message.contains("tokenizer.json") && message.contains("cannot load tokenizer"),
+            "{what}: {message}"
+        );
+    }
+}

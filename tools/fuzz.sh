@@ -51,12 +51,14 @@ for target in "${targets[@]}"; do
   mkdir -p "$corpus" "tests/fuzz/artifacts/$target"
   log "$target: $runs executions from tests/fuzz/seeds/$target (sanitizer: $sanitizer)"
   start=$SECONDS
+  set +e
   cargo "${toolchain[@]}" fuzz run --fuzz-dir tests/fuzz --sanitizer "$sanitizer" \
     --debug-assertions --target-dir "$target_dir/build-$sanitizer" "$target" \
     "$corpus" "tests/fuzz/seeds/$target" -- \
     -runs="$runs" -seed="${MINILM_FUZZ_SEED:-1}" -timeout=10 -rss_limit_mb=1024 \
-    -print_final_stats=1 2>&1 | grep -E '^(#[0-9]+\s+(INITED|DONE)|stat::number_of_executed_units|stat::peak_rss_mb|==|ERROR|SUMMARY|thread .* panicked|Failing input|Reproduce with|\s+cargo fuzz|error)' || true
+    -print_final_stats=1 2>&1 | grep -E '^(#[0-9]+\s+(INITED|DONE)|stat::number_of_executed_units|stat::peak_rss_mb|==|ERROR|SUMMARY|thread .* panicked|Failing input|Reproduce with|\s+cargo fuzz|error)'
   status=${PIPESTATUS[0]}
+  set -e
   if [[ $status -ne 0 ]]; then
     log "$target: FAILED (exit $status); the input is in tests/fuzz/artifacts/$target"
     exit "$status"

@@ -8,7 +8,7 @@
 use libfuzzer_sys::fuzz_target;
 use minilm_fuzz::{CONFIG_FILES, SEPARATOR};
 
-fuzz_target!(|data: &[u8]| {
+fuzz_target!(init: minilm_fuzz::tolerate_caught_tokenizer_panics(), |data: &[u8]| {
     let dir = minilm_fuzz::model_dir();
     let mut parts = data.split(|&b| b == SEPARATOR);
     for name in CONFIG_FILES {

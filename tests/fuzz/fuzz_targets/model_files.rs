@@ -5,7 +5,7 @@
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
+fuzz_target!(init: minilm_fuzz::tolerate_caught_tokenizer_panics(), |data: &[u8]| {
     let Some((config, safetensors)) = minilm_fuzz::split_model_files_input(data) else {
         return;
     };
