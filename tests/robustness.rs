@@ -45,7 +45,12 @@ fn hostile_text() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    // No failure files: a failing case is printed, shrunk, and reproduced by its seed.
+    #![proptest_config(ProptestConfig {
+        cases: 64,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
 
     /// Any text embeds (never an error), to a finite unit vector, the same alone as in a batch.
     #[test]
