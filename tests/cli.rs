@@ -57,6 +57,17 @@ fn library_vectors(texts: &[&str]) -> Vec<Vec<f32>> {
         .unwrap()
 }
 
+/// An `.npy` file's header text (after the magic, version and length) and its float32 data.
+fn npy_parts(bytes: &[u8]) -> (&str, Vec<f32>) {
+    let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+    let header = std::str::from_utf8(&bytes[10..10 + header_len]).unwrap();
+    let floats = bytes[10 + header_len..]
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    (header, floats)
+}
+
 const TEXTS: [&str; 3] = [
     "A man is playing a guitar.",
     "",
@@ -103,17 +114,12 @@ fn json_and_npy_outputs_hold_the_same_vectors() {
     let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert_eq!(leftovers.len(), 1, "only the finished file remains");
     assert_eq!(&bytes[..8], b"\x93NUMPY\x01\x00");
-    let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
-    let header = std::str::from_utf8(&bytes[10..10 + header_len]).unwrap();
+    let (header, floats) = npy_parts(&bytes);
     assert!(
         header.contains("'descr': '<f4'") && header.contains("'shape': (3, 384)"),
         "{header}"
     );
-    assert_eq!((10 + header_len) % 64, 0, "data aligned to 64 bytes");
-    let floats: Vec<f32> = bytes[10 + header_len..]
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
-        .collect();
+    assert_eq!((10 + header.len()) % 64, 0, "data aligned to 64 bytes");
     assert_eq!(floats, expected.concat());
 }
 
@@ -503,13 +509,8 @@ fn npy_from_a_streamed_input_states_its_row_count() {
     assert!(to_stdout.status.success(), "{to_stdout:?}");
     let expected = library_vectors(&texts).concat();
     for bytes in [std::fs::read(&path).unwrap(), to_stdout.stdout] {
-        let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
-        let header = std::str::from_utf8(&bytes[10..10 + header_len]).unwrap();
+        let (header, floats) = npy_parts(&bytes);
         assert!(header.contains("'shape': (5, 384)"), "{header}");
-        let floats: Vec<f32> = bytes[10 + header_len..]
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
-            .collect();
         assert_eq!(floats, expected);
     }
 }

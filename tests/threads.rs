@@ -15,6 +15,20 @@ fn os_threads() -> usize {
         .count()
 }
 
+/// The thread count once it reaches `expected`, or after a second of waiting (threads that
+/// have been told to end take a moment to go).
+fn os_threads_settled_at(expected: usize) -> usize {
+    let mut count = os_threads();
+    for _ in 0..100 {
+        if count == expected {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        count = os_threads();
+    }
+    count
+}
+
 #[test]
 fn the_engine_uses_its_own_pool_of_the_configured_size() {
     let texts: Vec<String> = (0..40)
@@ -33,14 +47,7 @@ fn the_engine_uses_its_own_pool_of_the_configured_size() {
             }
         });
         // The three caller threads have ended; the pool alone remains.
-        let mut after = os_threads();
-        for _ in 0..100 {
-            if after == loaded {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
-            after = os_threads();
-        }
+        let after = os_threads_settled_at(loaded);
         assert_eq!(
             after, loaded,
             "embedding with {threads} thread(s) started threads"
@@ -48,14 +55,7 @@ fn the_engine_uses_its_own_pool_of_the_configured_size() {
         drop(embedder);
     }
     // Rayon's global pool would start one thread per core on first use; it was never used.
-    let mut last = os_threads();
-    for _ in 0..100 {
-        if last == before {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-        last = os_threads();
-    }
+    let last = os_threads_settled_at(before);
     assert_eq!(
         last, before,
         "threads left after the embedders were dropped"

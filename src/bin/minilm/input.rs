@@ -40,17 +40,6 @@ impl Texts {
         })
     }
 
-    /// A source with no texts.
-    pub fn empty() -> Texts {
-        Texts {
-            reader: Box::new(std::io::empty()),
-            path: PathBuf::new(),
-            layout: Layout::Lines,
-            line: Vec::new(),
-            number: 0,
-        }
-    }
-
     /// The next line without its line ending, or `None` at the end of the input.
     fn next_line(&mut self) -> Result<Option<&str>, String> {
         self.line.clear();

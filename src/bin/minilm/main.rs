@@ -246,20 +246,20 @@ fn embed(args: EmbedArgs) -> Result<(), String> {
             return Err("--input-format applies to --input, not to TEXT arguments".into())
         }
         (None, false) => Source::Listed(args.texts.into_iter()),
-        (Some(path), true) => Source::Streamed(input::Texts::open(path, layout)?),
+        (Some(path), true) => {
+            let texts = input::Texts::open(path, layout)?;
+            // An .npy header states the row count before the first row. A file gets its
+            // header rewritten at the end; stdout or a pipe cannot be rewound, so there the
+            // texts are read first (the one case where memory follows the input's size).
+            if output::needs_count(args.output.as_deref(), args.format) {
+                Source::Listed(texts.read_all()?.into_iter())
+            } else {
+                Source::Streamed(texts)
+            }
+        }
     };
 
     let embedder = args.model.load()?;
-
-    // An .npy header states the row count before the first row. A file gets its header
-    // rewritten at the end; stdout or a pipe cannot be rewound, so there the texts are read
-    // first (the one case where memory follows the input's size).
-    if let Source::Streamed(texts) = &mut source {
-        if output::needs_count(args.output.as_deref(), args.format) {
-            let texts = std::mem::replace(texts, input::Texts::empty());
-            source = Source::Listed(texts.read_all()?.into_iter());
-        }
-    }
     let count = match &source {
         Source::Listed(texts) => Some(texts.len()),
         Source::Streamed(_) => None,
