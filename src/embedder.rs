@@ -377,10 +377,12 @@ impl Embedder {
     /// Grows every pool thread's kernel workspace to the largest need met so far, when that has
     /// risen since the last time. Which thread runs which kernel task is up to the scheduler, so
     /// without this a thread could meet a larger task for the first time long after warm-up and
-    /// allocate in the hot path. Costs one atomic load when nothing has changed.
+    /// allocate in the hot path. Costs two atomic loads (no write) when nothing has changed.
     fn reserve_workspace(&self) {
         let peak = minilm_kernels::workspace::peak();
-        if peak > self.workspace_reserved.fetch_max(peak, Ordering::Relaxed) {
+        if peak > self.workspace_reserved.load(Ordering::Relaxed)
+            && peak > self.workspace_reserved.fetch_max(peak, Ordering::Relaxed)
+        {
             self.pool
                 .broadcast(|_| minilm_kernels::workspace::reserve());
         }
