@@ -1,6 +1,7 @@
 //! The model directory's configuration: BERT hyper-parameters from `config.json` and the
 //! sentence-transformers modules (pooling, normalisation, maximum length).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
@@ -188,6 +189,11 @@ impl Pooling {
             pooling_mode_weightedmean_tokens: bool,
             #[serde(default)]
             pooling_mode_lasttoken: bool,
+            #[serde(default = "yes")]
+            include_prompt: bool,
+        }
+        fn yes() -> bool {
+            true
         }
         let raw: Raw = read_json(path)?;
         let unsupported = |message: &str| Error::Unsupported {
@@ -197,6 +203,11 @@ impl Pooling {
         if raw.pooling_mode_weightedmean_tokens || raw.pooling_mode_lasttoken {
             return Err(unsupported(
                 "weighted-mean and last-token pooling are not supported",
+            ));
+        }
+        if !raw.include_prompt {
+            return Err(unsupported(
+                "include_prompt = false (pooling that leaves out the prompt's tokens) is not supported",
             ));
         }
         let pooling = Pooling {
@@ -224,6 +235,12 @@ pub struct SentenceConfig {
     pub max_seq_length: Option<usize>,
     /// Whether texts are lower-cased before tokenising (`do_lower_case`).
     pub lowercase: bool,
+    /// Named prompts (`prompts` in `config_sentence_transformers.json`), e.g. `"query"` ->
+    /// `"query: "`: text put in front of a text before it is tokenised.
+    pub prompts: BTreeMap<String, String>,
+    /// The prompt every text gets unless another is asked for (`default_prompt_name`), as in
+    /// sentence-transformers' `encode`.
+    pub default_prompt_name: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -243,7 +260,10 @@ impl SentenceConfig {
             normalize: false,
             max_seq_length: None,
             lowercase: false,
+            prompts: BTreeMap::new(),
+            default_prompt_name: None,
         };
+        read_prompts(&dir.join("config_sentence_transformers.json"), &mut config)?;
         let st_config = dir.join("sentence_bert_config.json");
         if st_config.is_file() {
             #[derive(Deserialize)]
@@ -296,6 +316,35 @@ impl SentenceConfig {
         config.normalize = kinds.len() == 3;
         Ok(config)
     }
+}
+
+/// The named prompts of `config_sentence_transformers.json` (a missing file or key means none).
+/// A `default_prompt_name` that names no prompt is an error, as in sentence-transformers.
+fn read_prompts(path: &Path, config: &mut SentenceConfig) -> Result<()> {
+    if !path.is_file() {
+        return Ok(());
+    }
+    #[derive(Deserialize)]
+    struct Raw {
+        #[serde(default)]
+        prompts: BTreeMap<String, String>,
+        default_prompt_name: Option<String>,
+    }
+    let raw: Raw = read_json(path)?;
+    if let Some(name) = &raw.default_prompt_name {
+        if !raw.prompts.contains_key(name) {
+            return Err(Error::Unsupported {
+                path: path.to_owned(),
+                message: format!(
+                    "default_prompt_name {name:?} is not one of the prompts {:?}",
+                    raw.prompts.keys().collect::<Vec<_>>()
+                ),
+            });
+        }
+    }
+    config.prompts = raw.prompts;
+    config.default_prompt_name = raw.default_prompt_name;
+    Ok(())
 }
 
 /// `model_max_length` from `tokenizer_config.json`, which sentence-transformers falls back to

@@ -1,5 +1,6 @@
 //! The public API: load a model once, embed texts many times.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -269,7 +270,9 @@ impl Embedder {
         Embedder::from_dir(crate::hub::download(model_id)?, options)
     }
 
-    /// The embedding of one text.
+    /// The embedding of one text. A model whose `config_sentence_transformers.json` names a
+    /// `default_prompt_name` gets that prompt in front of every text, as in
+    /// sentence-transformers' `encode` (see [`Embedder::default_prompt`]).
     pub fn embed(&self, text: &str) -> Result<Vec<f32>> {
         let mut vectors = self.embed_batch(&[text])?;
         Ok(vectors.pop().unwrap_or_default())
@@ -279,10 +282,7 @@ impl Embedder {
     /// time and run in forward passes of at most that many texts and
     /// [`Options::batch_tokens`] tokens. A text's embedding does not depend on the other texts.
     pub fn embed_batch<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Result<Vec<Vec<f32>>> {
-        let dim = self.dim();
-        let mut flat = vec![0.0; texts.len() * dim];
-        self.embed_batch_into(texts, &mut flat)?;
-        Ok(flat.chunks_exact(dim.max(1)).map(<[f32]>::to_vec).collect())
+        self.embed_batch_prompted(self.default_prompt(), texts)
     }
 
     /// [`Embedder::embed_batch`] into a caller's buffer: `out` receives `texts.len()` rows of
@@ -292,13 +292,95 @@ impl Embedder {
         texts: &[S],
         out: &mut [f32],
     ) -> Result<()> {
+        self.embed_prompted_into(self.default_prompt(), texts, out)
+    }
+
+    /// The embedding of `prompt` followed by `text`, the way sentence-transformers'
+    /// `encode(text, prompt=...)` computes it: the two are joined as they are (no space added)
+    /// and tokenised together. Retrieval models ask for one on one side: bge-small-en-v1.5 on
+    /// queries, the e5 models `"query: "` and `"passage: "`. A model's named prompts are in
+    /// [`Embedder::prompts`]. The default prompt is not added; an empty `prompt` adds nothing.
+    ///
+    /// ```
+    /// # let embedder = minilm::Embedder::from_dir(minilm::default_model_dir()?, &Default::default())?;
+    /// let query = embedder.embed_with_prompt("query: ", "how do I bake bread")?;
+    /// assert_eq!(query, embedder.embed("query: how do I bake bread")?);
+    /// # Ok::<(), minilm::Error>(())
+    /// ```
+    pub fn embed_with_prompt(&self, prompt: &str, text: &str) -> Result<Vec<f32>> {
+        let mut vectors = self.embed_batch_with_prompt(prompt, &[text])?;
+        Ok(vectors.pop().unwrap_or_default())
+    }
+
+    /// [`Embedder::embed_with_prompt`] for many texts, each with the same prompt.
+    pub fn embed_batch_with_prompt<S: AsRef<str> + Sync>(
+        &self,
+        prompt: &str,
+        texts: &[S],
+    ) -> Result<Vec<Vec<f32>>> {
+        self.embed_batch_prompted(Some(prompt), texts)
+    }
+
+    /// [`Embedder::embed_batch_with_prompt`] into a caller's buffer, as
+    /// [`Embedder::embed_batch_into`].
+    pub fn embed_batch_with_prompt_into<S: AsRef<str> + Sync>(
+        &self,
+        prompt: &str,
+        texts: &[S],
+        out: &mut [f32],
+    ) -> Result<()> {
+        self.embed_prompted_into(Some(prompt), texts, out)
+    }
+
+    /// The model's named prompts, from `config_sentence_transformers.json` (empty when it has
+    /// none).
+    pub fn prompts(&self) -> &BTreeMap<String, String> {
+        &self.sentence.prompts
+    }
+
+    /// The text of the named prompt, if the model has it.
+    ///
+    /// ```
+    /// # let embedder = minilm::Embedder::from_dir(minilm::default_model_dir()?, &Default::default())?;
+    /// // all-MiniLM-L6-v2 needs no prompt, so it names none.
+    /// assert_eq!(embedder.prompt("query"), None);
+    /// # Ok::<(), minilm::Error>(())
+    /// ```
+    pub fn prompt(&self, name: &str) -> Option<&str> {
+        self.sentence.prompts.get(name).map(String::as_str)
+    }
+
+    /// The prompt [`Embedder::embed`] and [`Embedder::embed_batch`] put in front of every text:
+    /// the one `default_prompt_name` names, if the model sets it.
+    pub fn default_prompt(&self) -> Option<&str> {
+        let name = self.sentence.default_prompt_name.as_deref()?;
+        self.prompt(name)
+    }
+
+    fn embed_batch_prompted<S: AsRef<str> + Sync>(
+        &self,
+        prompt: Option<&str>,
+        texts: &[S],
+    ) -> Result<Vec<Vec<f32>>> {
+        let dim = self.dim();
+        let mut flat = vec![0.0; texts.len() * dim];
+        self.embed_prompted_into(prompt, texts, &mut flat)?;
+        Ok(flat.chunks_exact(dim.max(1)).map(<[f32]>::to_vec).collect())
+    }
+
+    fn embed_prompted_into<S: AsRef<str> + Sync>(
+        &self,
+        prompt: Option<&str>,
+        texts: &[S],
+        out: &mut [f32],
+    ) -> Result<()> {
         self.check_output(texts.len(), out)?;
         let dim = self.dim();
         let mut pass = self.take_buffers();
         let mut result = Ok(());
         for (chunk_index, chunk) in texts.chunks(self.batch_size).enumerate() {
             let first = chunk_index * self.batch_size;
-            result = self.tokenize_texts(chunk, first).map(|encoded| {
+            result = self.tokenize_texts(prompt, chunk, first).map(|encoded| {
                 let sequence = |i: usize| (&encoded[i].ids[..], Some(&encoded[i].type_ids[..]));
                 let rows = &mut out[first * dim..(first + chunk.len()) * dim];
                 self.run_passes(&mut pass, chunk.len(), &sequence, rows);
@@ -417,6 +499,7 @@ impl Embedder {
     }
 
     /// The token ids the model sees for `text` (\[CLS\] … \[SEP\], truncated to the max length).
+    /// No prompt is added, not even the default one.
     pub fn token_ids(&self, text: &str) -> Result<Vec<u32>> {
         Ok(self.tokenize_one(text, 0)?.ids)
     }
@@ -591,6 +674,7 @@ impl Embedder {
     /// Tokenises `texts` on the private pool; `first` is the caller's index of `texts[0]`.
     fn tokenize_texts<S: AsRef<str> + Sync>(
         &self,
+        prompt: Option<&str>,
         texts: &[S],
         first: usize,
     ) -> Result<Vec<Tokens>> {
@@ -598,7 +682,12 @@ impl Embedder {
             texts
                 .par_iter()
                 .enumerate()
-                .map(|(i, text)| self.tokenize_one(text.as_ref(), first + i))
+                .map(|(i, text)| match prompt {
+                    Some(prompt) if !prompt.is_empty() => {
+                        self.tokenize_one(&format!("{prompt}{}", text.as_ref()), first + i)
+                    }
+                    _ => self.tokenize_one(text.as_ref(), first + i),
+                })
                 .collect()
         })
     }
