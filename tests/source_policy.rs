@@ -1,8 +1,8 @@
 //! House rules that are cheap to check mechanically: `unsafe` code lives in `kernels/` only.
-//! Every other crate root (library, CLI, tests, benches, fuzz targets) forbids it, except two
-//! targets that cannot: the allocation-counting test (a `GlobalAlloc` impl is `unsafe` by
-//! definition) and the GEMM bench (the peer `gemm` crate's entry point is an `unsafe fn`); each
-//! `unsafe` there carries a `// SAFETY:` line.
+//! Every other crate root (library, CLI, tests, benches, examples, fuzz targets) forbids it,
+//! except two targets that cannot: the allocation-counting test (a `GlobalAlloc` impl is
+//! `unsafe` by definition) and the GEMM bench (the peer `gemm` crate's entry point is an
+//! `unsafe fn`); each `unsafe` there carries a `// SAFETY:` line.
 #![forbid(unsafe_code)]
 
 use std::path::{Path, PathBuf};
@@ -39,6 +39,7 @@ fn every_crate_root_outside_kernels_forbids_unsafe_code() {
     for dir in [
         "tests",
         "benches",
+        "examples",
         "tests/fuzz/fuzz_targets",
         "tests/fuzz/examples",
     ] {
