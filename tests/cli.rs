@@ -10,9 +10,15 @@ use common::{max_abs_diff, model_dir, TempDir};
 use minilm::{Embedder, Options};
 
 fn minilm(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    minilm_env(args, stdin, &[])
+}
+
+/// [`minilm`] with more environment variables (`MINILM_HOME`, `MINILM_ISA`).
+fn minilm_env(args: &[&str], stdin: Option<&[u8]>, env: &[(&str, &std::path::Path)]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_minilm"))
         .args(args)
         .env("MINILM_MODEL_DIR", model_dir())
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -242,8 +248,28 @@ fn help_documents_the_embed_contract() {
         "--threads",
         "--batch-size",
         "--max-length",
+        "raw",
+        "--progress",
+        "--quiet",
     ] {
         assert!(help.contains(flag), "--help does not mention {flag}");
+    }
+    let help = success(&minilm(&["--help"], None));
+    for command in ["embed", "similarity", "search", "info", "bench", "quantize"] {
+        assert!(help.contains(command), "--help does not mention {command}");
+    }
+    let help = success(&minilm(&["search", "--help"], None));
+    for flag in [
+        "--corpus",
+        "--top-k",
+        "--cache",
+        "--no-cache",
+        "--json",
+        "--input-format",
+        "--model",
+        "MINILM_HOME",
+    ] {
+        assert!(help.contains(flag), "search --help does not mention {flag}");
     }
 }
 
@@ -513,4 +539,519 @@ fn npy_from_a_streamed_input_states_its_row_count() {
         assert!(header.contains("'shape': (5, 384)"), "{header}");
         assert_eq!(floats, expected);
     }
+}
+
+/// The vectors of a `jsonl` output.
+fn jsonl_vectors(out: &str) -> Vec<Vec<f32>> {
+    out.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+#[test]
+fn similarity_is_the_cosine_of_the_embed_vectors() {
+    let similarity = |a: &str, b: &str| -> f32 {
+        success(&minilm(&["similarity", a, b], None))
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let (food, pasta, guitar) = (
+        "A man is eating food.",
+        "A man is eating pasta.",
+        "Someone is playing a guitar on stage.",
+    );
+    let same = similarity(food, food);
+    assert!((same - 1.0).abs() <= 1e-6, "identical texts: {same}");
+    let related = similarity(food, pasta);
+    let unrelated = similarity(food, guitar);
+    assert!(related > unrelated, "{related} <= {unrelated}");
+
+    let vectors = jsonl_vectors(&success(&minilm(&["embed", food, pasta], None)));
+    let expected = dot(&vectors[0], &vectors[1]);
+    assert!(
+        (related - expected).abs() <= 1e-6,
+        "{related} vs {expected}"
+    );
+
+    let json: serde_json::Value = serde_json::from_str(&success(&minilm(
+        &["similarity", "--json", food, pasta, "--threads", "1"],
+        None,
+    )))
+    .unwrap();
+    assert_eq!(json["a"], food);
+    assert_eq!(json["b"], pasta);
+    let cosine = json["cosine"].as_f64().unwrap() as f32;
+    assert!((cosine - expected).abs() <= 1e-6, "{json}");
+
+    let err = failure(&minilm(&["similarity", food], None));
+    assert!(err.contains("minilm: "), "{err}");
+}
+
+#[test]
+fn info_json_describes_the_model_and_kernel_path() {
+    let info: serde_json::Value = serde_json::from_str(&success(&minilm(
+        &["info", "--json", "--threads", "1"],
+        None,
+    )))
+    .unwrap();
+    assert_eq!(info["dim"], 384);
+    assert_eq!(info["layers"], 6);
+    assert_eq!(info["hidden_size"], 384);
+    assert_eq!(info["heads"], 12);
+    assert_eq!(info["vocab_size"], 30522);
+    assert_eq!(info["pooling"], "mean");
+    assert_eq!(info["normalized"], true);
+    assert_eq!(info["max_length"], 256);
+    assert_eq!(info["precision"], "f32");
+    assert_eq!(info["threads"], 1);
+    let dir = std::fs::canonicalize(info["model_dir"].as_str().unwrap()).unwrap();
+    assert_eq!(dir, std::fs::canonicalize(model_dir()).unwrap());
+
+    let scalar = std::path::Path::new("scalar");
+    let info: serde_json::Value = serde_json::from_str(&success(&minilm_env(
+        &[
+            "info",
+            "--json",
+            "--precision",
+            "int8",
+            "--max-length",
+            "128",
+        ],
+        None,
+        &[("MINILM_ISA", scalar)],
+    )))
+    .unwrap();
+    assert_eq!(info["isa"], "scalar");
+    assert!(
+        info["kernel"].as_str().unwrap().ends_with("int8-scalar"),
+        "{info}"
+    );
+    assert_eq!(info["precision"], "int8");
+    assert_eq!(info["max_length"], 128);
+
+    let text = success(&minilm(&["info"], None));
+    for field in ["dim", "layers", "pooling", "kernel", "threads"] {
+        assert!(
+            text.lines().any(|l| l.starts_with(field)),
+            "no {field}: {text}"
+        );
+    }
+}
+
+#[test]
+fn raw_output_is_little_endian_f32_rows_without_a_header() {
+    let raw = minilm(&["embed", "-f", "raw", TEXTS[0], TEXTS[1], TEXTS[2]], None);
+    assert!(raw.status.success(), "{raw:?}");
+    assert_eq!(raw.stdout.len(), TEXTS.len() * 384 * 4);
+    let floats: Vec<f32> = raw
+        .stdout
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    let jsonl = jsonl_vectors(&success(&minilm(
+        &["embed", TEXTS[0], TEXTS[1], TEXTS[2]],
+        None,
+    )));
+    assert_eq!(floats, jsonl.concat());
+
+    let dir = TempDir::new("raw");
+    let path = dir.path().join("v.f32");
+    success(&minilm(
+        &["embed", "-f", "raw", "-o", path.to_str().unwrap(), "one"],
+        None,
+    ));
+    assert_eq!(std::fs::read(&path).unwrap().len(), 384 * 4);
+}
+
+const CORPUS: &str = "The weather is lovely today.\n\
+                      A man is eating food.\n\
+                      Someone is playing a guitar.\n\
+                      The stock market fell sharply.\n";
+
+/// One `search --json` result.
+#[derive(serde::Deserialize, Debug, PartialEq)]
+struct Hit {
+    query: String,
+    rank: usize,
+    score: f32,
+    line: usize,
+    text: String,
+}
+
+fn hits(out: &str) -> Vec<Hit> {
+    out.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// The files of the default search cache under `home`.
+fn cache_files(home: &std::path::Path) -> Vec<std::path::PathBuf> {
+    match std::fs::read_dir(home.join("cache/search")) {
+        Ok(entries) => entries.map(|e| e.unwrap().path()).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+#[test]
+fn search_ranks_the_matching_line_first_and_reuses_its_cache() {
+    let home = TempDir::new("search-home");
+    let dir = TempDir::new("search-corpus");
+    let corpus = dir.path().join("corpus.txt");
+    std::fs::write(&corpus, CORPUS).unwrap();
+    let args = [
+        "search",
+        "--corpus",
+        corpus.to_str().unwrap(),
+        "--json",
+        "A man is eating pasta.",
+        "a guitarist plays music",
+    ];
+    let env = [("MINILM_HOME", home.path())];
+
+    let first = minilm_env(&args, None, &env);
+    let results = hits(&success(&first));
+    let stderr = String::from_utf8_lossy(&first.stderr);
+    assert!(stderr.contains("cache miss"), "{stderr}");
+    // Five results by default, fewer here: one per corpus line, per query.
+    assert_eq!(results.len(), 8);
+    let (pasta, guitar) = results.split_at(4);
+    assert_eq!(
+        (pasta[0].line, pasta[0].text.as_str()),
+        (2, "A man is eating food.")
+    );
+    assert_eq!(pasta[0].query, "A man is eating pasta.");
+    assert_eq!(guitar[0].line, 3);
+    for query in [pasta, guitar] {
+        assert_eq!(
+            query.iter().map(|h| h.rank).collect::<Vec<_>>(),
+            [1, 2, 3, 4]
+        );
+        assert!(query.windows(2).all(|w| w[0].score >= w[1].score));
+    }
+    // The score is the cosine of the two texts' embeddings.
+    let vectors = library_vectors(&["A man is eating pasta.", "A man is eating food."]);
+    assert!((pasta[0].score - dot(&vectors[0], &vectors[1])).abs() <= 1e-5);
+
+    // The cache lives under $MINILM_HOME, not beside the corpus.
+    let files = cache_files(home.path());
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    let written = std::fs::metadata(&files[0]).unwrap().modified().unwrap();
+    let bytes = std::fs::read(&files[0]).unwrap();
+
+    let second = minilm_env(&args, None, &env);
+    assert_eq!(hits(&success(&second)), results);
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        stderr.contains("cache hit") && !stderr.contains("cache miss"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::metadata(&files[0]).unwrap().modified().unwrap(),
+        written
+    );
+    assert_eq!(std::fs::read(&files[0]).unwrap(), bytes);
+
+    // --quiet: the same results, nothing on stderr.
+    let mut quiet = args.to_vec();
+    quiet.push("--quiet");
+    let third = minilm_env(&quiet, None, &env);
+    assert_eq!(hits(&success(&third)), results);
+    assert!(third.stderr.is_empty(), "{third:?}");
+
+    // Plain text: a header per query, then rank, score, line and text.
+    let text = success(&minilm_env(
+        &[
+            "search",
+            "-q",
+            "-c",
+            corpus.to_str().unwrap(),
+            "-k",
+            "1",
+            "A man is eating pasta.",
+        ],
+        None,
+        &env,
+    ));
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert_eq!(lines[0], "query: A man is eating pasta.");
+    assert!(
+        lines[1].trim_start().starts_with("1  0.")
+            && lines[1].ends_with("line 2: A man is eating food."),
+        "{text}"
+    );
+}
+
+#[test]
+fn search_cache_follows_the_corpus_and_the_settings() {
+    let home = TempDir::new("search-stale");
+    let corpus = home.path().join("corpus.txt");
+    std::fs::write(&corpus, CORPUS).unwrap();
+    let env = [("MINILM_HOME", home.path())];
+    let search = |extra: &[&str]| {
+        let mut args = vec![
+            "search",
+            "--corpus",
+            corpus.to_str().unwrap(),
+            "--json",
+            "-k",
+            "1",
+            "Stock prices dropped.",
+        ];
+        args.extend_from_slice(extra);
+        let output = minilm_env(&args, None, &env);
+        let results = hits(&success(&output));
+        (results, String::from_utf8(output.stderr).unwrap())
+    };
+    let (results, stderr) = search(&[]);
+    assert!(stderr.contains("cache miss"), "{stderr}");
+    assert_eq!(results[0].line, 4);
+    let (_, stderr) = search(&[]);
+    assert!(stderr.contains("cache hit"), "{stderr}");
+
+    // An edited corpus (same length, so only the content hash tells) is embedded again.
+    let edited = CORPUS.replace("stock market fell", "share prices sank");
+    assert_eq!(edited.len(), CORPUS.len());
+    std::fs::write(&corpus, &edited).unwrap();
+    let (results, stderr) = search(&[]);
+    assert!(stderr.contains("cache miss (corpus changed)"), "{stderr}");
+    assert_eq!(results[0].text, "The share prices sank sharply.");
+    let (_, stderr) = search(&[]);
+    assert!(stderr.contains("cache hit"), "{stderr}");
+
+    // Another precision or max length is a miss too, never a reuse.
+    let (_, stderr) = search(&["--precision", "int8"]);
+    assert!(stderr.contains("cache miss"), "{stderr}");
+    let (_, stderr) = search(&["--max-length", "16"]);
+    assert!(stderr.contains("cache miss"), "{stderr}");
+
+    // --no-cache neither reads nor writes.
+    let before: Vec<_> = cache_files(home.path())
+        .iter()
+        .map(|f| std::fs::read(f).unwrap())
+        .collect();
+    let (_, stderr) = search(&["--no-cache"]);
+    assert!(stderr.contains("cache miss (--no-cache)"), "{stderr}");
+    let after: Vec<_> = cache_files(home.path())
+        .iter()
+        .map(|f| std::fs::read(f).unwrap())
+        .collect();
+    assert_eq!(before, after);
+}
+
+#[test]
+fn search_recomputes_a_corrupt_or_truncated_cache() {
+    let dir = TempDir::new("search-corrupt");
+    let corpus = dir.path().join("corpus.txt");
+    let cache = dir.path().join("corpus.cache");
+    std::fs::write(&corpus, CORPUS).unwrap();
+    let search = || {
+        let output = minilm_env(
+            &[
+                "search",
+                "--corpus",
+                corpus.to_str().unwrap(),
+                "--cache",
+                cache.to_str().unwrap(),
+                "--json",
+                "A man is eating pasta.",
+            ],
+            None,
+            &[("MINILM_HOME", dir.path())],
+        );
+        let results = hits(&success(&output));
+        (results, String::from_utf8(output.stderr).unwrap())
+    };
+    let (expected, stderr) = search();
+    assert!(stderr.contains("cache miss (no cache yet)"), "{stderr}");
+    assert!(
+        !dir.path().join("cache").exists(),
+        "--cache is the only file"
+    );
+    let good = std::fs::read(&cache).unwrap();
+
+    let header_end = good.iter().position(|&b| b == b'\n').unwrap() + 1;
+    let mut flipped = good.clone();
+    flipped[header_end + 100] ^= 0x40;
+    let damaged: [(&str, Vec<u8>); 5] = [
+        ("truncated", good[..good.len() / 2].to_vec()),
+        ("header only", good[..header_end].to_vec()),
+        ("empty", Vec::new()),
+        ("garbage", b"\x00\xffnot a cache\n\x01\x02".to_vec()),
+        ("one vector bit flipped", flipped),
+    ];
+    for (what, bytes) in damaged {
+        std::fs::write(&cache, bytes).unwrap();
+        let (results, stderr) = search();
+        assert_eq!(results, expected, "{what}");
+        assert!(stderr.contains("cache miss"), "{what}: {stderr}");
+        assert_eq!(std::fs::read(&cache).unwrap(), good, "{what}: rewritten");
+        let (_, stderr) = search();
+        assert!(stderr.contains("cache hit"), "{what}: {stderr}");
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(leftovers.len(), 2, "no temporary files left: {leftovers:?}");
+}
+
+#[test]
+fn search_top_k_beyond_the_corpus_and_an_empty_corpus() {
+    let dir = TempDir::new("search-small");
+    let corpus = dir.path().join("corpus.txt");
+    std::fs::write(&corpus, "alpha\nbeta gamma\n").unwrap();
+    let env = [("MINILM_HOME", dir.path())];
+    let corpus_arg = corpus.to_str().unwrap();
+    let results = hits(&success(&minilm_env(
+        &["search", "-c", corpus_arg, "-k", "100", "--json", "alpha"],
+        None,
+        &env,
+    )));
+    assert_eq!(results.len(), 2);
+    assert_eq!((results[0].line, results[0].rank), (1, 1));
+    assert!((results[0].score - 1.0).abs() <= 1e-5, "{results:?}");
+
+    std::fs::write(&corpus, "").unwrap();
+    let empty = minilm_env(
+        &["search", "-c", corpus_arg, "-k", "3", "--json", "alpha"],
+        None,
+        &env,
+    );
+    assert_eq!(success(&empty), "");
+    let text = success(&minilm_env(
+        &["search", "-c", corpus_arg, "alpha", "beta"],
+        None,
+        &env,
+    ));
+    assert_eq!(text, "query: alpha\n\nquery: beta\n");
+
+    let err = failure(&minilm(&["search", "-c", corpus_arg, "-k", "0", "x"], None));
+    assert!(err.contains("--top-k"), "{err}");
+    let err = failure(&minilm(&["search", "-c", "/no/such/corpus.txt", "x"], None));
+    assert!(err.contains("/no/such/corpus.txt"), "{err}");
+    let err = failure(&minilm(&["search", "-c", corpus_arg], None));
+    assert!(err.contains("QUERY"), "{err}");
+}
+
+#[test]
+fn search_reads_a_jsonl_corpus_from_stdin_with_its_line_numbers() {
+    let stdin = "\"first\\ntext\"\n\n\"A man is eating food.\"\n";
+    let output = minilm(
+        &[
+            "search",
+            "--corpus",
+            "-",
+            "--input-format",
+            "jsonl",
+            "--json",
+            "-k",
+            "1",
+            "A man is eating pasta.",
+        ],
+        Some(stdin.as_bytes()),
+    );
+    let results = hits(&success(&output));
+    assert_eq!(results.len(), 1);
+    assert_eq!(
+        (results[0].line, results[0].text.as_str()),
+        (3, "A man is eating food.")
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cache miss (--no-cache)"), "{stderr}");
+}
+
+/// `--progress always` draws on stderr whatever it is; `never`, `--quiet`, and `auto` on a
+/// stderr that is not a terminal draw nothing; stdout is the same byte for byte in every case.
+#[test]
+fn progress_goes_to_stderr_only_and_only_when_asked() {
+    let dir = TempDir::new("progress");
+    let input = dir.path().join("in.txt");
+    let texts: String = (0..40).map(|i| format!("sentence number {i}\n")).collect();
+    std::fs::write(&input, &texts).unwrap();
+    let input = input.to_str().unwrap();
+    let run = |extra: &[&str], stdin: Option<&[u8]>| {
+        let mut args = vec!["embed", "--batch-size", "8"];
+        args.extend_from_slice(extra);
+        let output = minilm(&args, stdin);
+        assert!(output.status.success(), "{output:?}");
+        (output.stdout, String::from_utf8(output.stderr).unwrap())
+    };
+    let (quiet_out, stderr) = run(&["-i", input, "--progress", "never"], None);
+    assert_eq!(stderr, "");
+    assert_eq!(
+        jsonl_vectors(std::str::from_utf8(&quiet_out).unwrap()).len(),
+        40
+    );
+
+    let (out, stderr) = run(&["-i", input, "--progress", "always"], None);
+    assert_eq!(out, quiet_out);
+    assert!(stderr.contains("40/40 texts"), "{stderr:?}");
+
+    // From stdin the count is unknown: a counter.
+    let (out, stderr) = run(&["-i", "-", "--progress", "always"], Some(texts.as_bytes()));
+    assert_eq!(out, quiet_out);
+    assert!(stderr.contains("40 texts"), "{stderr:?}");
+
+    // --quiet wins over --progress always, before or after the command.
+    let output = minilm(
+        &["--quiet", "embed", "-i", input, "--progress", "always"],
+        None,
+    );
+    assert_eq!(output.stdout, quiet_out);
+    assert!(output.stderr.is_empty(), "{output:?}");
+    let (out, stderr) = run(&["-i", input, "--progress", "always", "-q"], None);
+    assert_eq!(out, quiet_out);
+    assert_eq!(stderr, "");
+
+    // npy: the same bytes with and without the bar.
+    let (npy_quiet, _) = run(&["-i", input, "-f", "npy", "--progress", "never"], None);
+    let (npy, stderr) = run(&["-i", input, "-f", "npy", "--progress", "always"], None);
+    assert_eq!(npy, npy_quiet);
+    assert!(stderr.contains("40/40 texts"), "{stderr:?}");
+
+    // auto: more texts than the bar's threshold, but stderr is a pipe.
+    let many = dir.path().join("many.txt");
+    std::fs::write(&many, "a short sentence\n".repeat(600)).unwrap();
+    let (out, stderr) = run(&["-i", many.to_str().unwrap()], None);
+    assert_eq!(
+        stderr, "",
+        "auto draws nothing when stderr is not a terminal"
+    );
+    assert_eq!(out.iter().filter(|&&b| b == b'\n').count(), 600);
+
+    // An error still prints under --quiet.
+    let output = minilm(&["-q", "embed", "--input", "/no/such/input.txt"], None);
+    let err = failure(&output);
+    assert!(err.contains("/no/such/input.txt"), "{err}");
+}
+
+#[test]
+fn search_draws_progress_while_embedding_the_corpus() {
+    let dir = TempDir::new("search-progress");
+    let corpus = dir.path().join("corpus.txt");
+    std::fs::write(&corpus, CORPUS).unwrap();
+    let search = |progress: &str| {
+        minilm_env(
+            &[
+                "search",
+                "--no-cache",
+                "-c",
+                corpus.to_str().unwrap(),
+                "--progress",
+                progress,
+                "A man is eating pasta.",
+            ],
+            None,
+            &[("MINILM_HOME", dir.path())],
+        )
+    };
+    let (never, always) = (search("never"), search("always"));
+    assert_eq!(success(&always), success(&never));
+    let stderr = String::from_utf8_lossy(&always.stderr);
+    assert!(stderr.contains("4/4 texts"), "{stderr}");
+    assert!(!String::from_utf8_lossy(&never.stderr).contains("texts,"));
 }

@@ -40,6 +40,22 @@ impl Texts {
         })
     }
 
+    /// The texts held in `bytes` (already read from `path`, which names them in errors).
+    pub fn from_bytes(bytes: Vec<u8>, path: &Path, layout: Layout) -> Texts {
+        Texts {
+            reader: Box::new(std::io::Cursor::new(bytes)),
+            path: path.to_owned(),
+            layout,
+            line: Vec::new(),
+            number: 0,
+        }
+    }
+
+    /// The line number (from 1) of the text [`Texts::next_text`] returned last.
+    pub fn line_number(&self) -> usize {
+        self.number
+    }
+
     /// The next line without its line ending, or `None` at the end of the input.
     fn next_line(&mut self) -> Result<Option<&str>, String> {
         self.line.clear();
@@ -109,5 +125,26 @@ impl Texts {
             all.push(text);
         }
         Ok(all)
+    }
+}
+
+/// How many texts the regular file `path` holds (`None` for stdin, a pipe or an unreadable
+/// file): read once ahead of embedding, to size a progress bar.
+pub fn count_texts(path: &Path, layout: Layout) -> Option<u64> {
+    if path == Path::new("-") || !std::fs::metadata(path).ok()?.is_file() {
+        return None;
+    }
+    let mut reader = BufReader::new(std::fs::File::open(path).ok()?);
+    let mut line = Vec::new();
+    let mut count = 0;
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line).ok()? == 0 {
+            return Some(count);
+        }
+        let blank = line.iter().all(u8::is_ascii_whitespace);
+        if layout == Layout::Lines || !blank {
+            count += 1;
+        }
     }
 }

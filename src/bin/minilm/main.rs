@@ -2,8 +2,13 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod cache;
+mod info;
 mod input;
 mod output;
+mod progress;
+mod search;
+mod similarity;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -17,12 +22,30 @@ use minilm::{Calibration, Embedder, Options, Precision};
 ///
 /// The default model is the copy tools/fetch-model.sh puts in $MINILM_HOME/models (default
 /// ~/.cache/minilm/models), or $MINILM_MODEL_DIR when set. MINILM_ISA=scalar|avx2|avx-vnni|avx512|
-/// avx512-vnni|neon forces a kernel path.
+/// avx512-vnni|neon forces a kernel path. Examples:
+///
+///   minilm embed "A man is eating food." "A man is eating pasta."
+///
+///   minilm similarity "A man is eating food." "A man is eating pasta."
+///
+///   minilm search --corpus faq.txt "how do I reset my password" --top-k 3
+///
+///   minilm info --json
 #[derive(Parser)]
-#[command(name = "minilm", version, about, long_about)]
+#[command(name = "minilm", version, about, long_about, verbatim_doc_comment)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
+
+    /// No progress bar and no informational lines on stderr (errors still print), whatever
+    /// --progress says. Accepted before or after the command.
+    #[arg(long, short = 'q', global = true)]
+    quiet: bool,
+
+    /// Progress bar on stderr while `embed --input` or `search` embeds many texts: `auto` on a
+    /// terminal for 500 texts or more, `always` (even to a file or pipe), `never`.
+    #[arg(long, value_enum, global = true, default_value_t = progress::Mode::Auto)]
+    progress: progress::Mode,
 }
 
 #[derive(Subcommand)]
@@ -39,6 +62,44 @@ enum Command {
     ///   printf '"line one\\nstill one text"\n' | minilm embed --input - --input-format jsonl
     #[command(verbatim_doc_comment)]
     Embed(EmbedArgs),
+
+    /// Print the cosine similarity of two texts' embeddings (1 for the same text).
+    ///
+    /// Examples:
+    ///
+    ///   minilm similarity "A man is eating food." "A man is eating pasta."
+    ///
+    ///   minilm similarity --json "The cat sits outside." "The new movie is awesome."
+    #[command(verbatim_doc_comment)]
+    Similarity(SimilarityCommand),
+
+    /// Print the corpus texts nearest to each query (rank, cosine score, line number, text).
+    ///
+    /// The corpus holds one text per line (or one JSON string per line with --input-format
+    /// jsonl). Its vectors are cached, by default under $MINILM_HOME/cache/search/ (MINILM_HOME
+    /// defaults to ~/.cache/minilm): a second search of the same corpus with the same model
+    /// embeds only the queries. The cache records the corpus's content hash, the model files'
+    /// sizes and times, precision, max length, dimension and kernel path; when any differs, or
+    /// the file is damaged, the corpus is embedded again and the cache replaced. Examples:
+    ///
+    ///   minilm search --corpus faq.txt "how do I reset my password"
+    ///
+    ///   minilm search -c faq.txt -k 3 --json "refund policy" "opening hours"
+    ///
+    ///   minilm search -c notes.jsonl --input-format jsonl --cache notes.cache "deadline"
+    #[command(verbatim_doc_comment)]
+    Search(SearchCommand),
+
+    /// Describe the model and how it runs: dimension, layers, pooling, max length, precision,
+    /// kernel path, threads.
+    ///
+    /// Examples:
+    ///
+    ///   minilm info
+    ///
+    ///   MINILM_ISA=scalar minilm info --json --precision int8
+    #[command(verbatim_doc_comment)]
+    Info(InfoCommand),
 
     /// Time embedding: one text alone (latency) and a file of texts (throughput).
     ///
@@ -92,6 +153,36 @@ struct BenchCommand {
 
     #[command(flatten)]
     bench: bench::BenchArgs,
+}
+
+/// The model options and `similarity`'s own.
+#[derive(clap::Args)]
+struct SimilarityCommand {
+    #[command(flatten)]
+    similarity: similarity::SimilarityArgs,
+
+    #[command(flatten)]
+    model: ModelArgs,
+}
+
+/// The model options and `search`'s own.
+#[derive(clap::Args)]
+struct SearchCommand {
+    #[command(flatten)]
+    search: search::SearchArgs,
+
+    #[command(flatten)]
+    model: ModelArgs,
+}
+
+/// The model options and `info`'s own.
+#[derive(clap::Args)]
+struct InfoCommand {
+    #[command(flatten)]
+    info: info::InfoArgs,
+
+    #[command(flatten)]
+    model: ModelArgs,
 }
 
 /// Which model, and how to run it.
@@ -160,7 +251,8 @@ struct EmbedArgs {
     input_format: Option<InputFormat>,
 
     /// Output: `jsonl`, one JSON array of floats per text (shortest round-trip f32); `json`, one
-    /// array of arrays; `npy`, a float32 NumPy array of shape (texts, dim).
+    /// array of arrays; `npy`, a float32 NumPy array of shape (texts, dim); `raw`, little-endian
+    /// float32, dim values per text, no header.
     #[arg(long, short = 'f', value_enum, default_value_t = output::Format::Jsonl)]
     format: output::Format,
 
@@ -181,17 +273,37 @@ fn main() -> ExitCode {
         // --help and --version print in full; a usage error is one line, like every error.
         Err(e) if !e.use_stderr() => e.exit(),
         Err(e) => {
-            let first = e.to_string();
-            let first = first.lines().next().unwrap_or_default();
-            let first = first.strip_prefix("error: ").unwrap_or(first);
+            let text = e.to_string();
+            let mut lines = text.lines();
+            let mut first = lines.next().unwrap_or_default().to_owned();
+            // "the following required arguments were not provided:" lists them below.
+            if first.ends_with(':') {
+                let listed: Vec<&str> =
+                    lines.map(str::trim).take_while(|l| !l.is_empty()).collect();
+                first = format!("{first} {}", listed.join(", "));
+            }
+            let first = first.strip_prefix("error: ").unwrap_or(&first);
             let _ = writeln!(std::io::stderr(), "minilm: {first} (see minilm --help)");
             return ExitCode::from(2);
         }
     };
+    let progress = progress::Settings {
+        mode: cli.progress,
+        quiet: cli.quiet,
+    };
     let result = match cli.command {
-        Command::Embed(args) => embed(args),
+        Command::Embed(args) => embed(args, progress),
+        Command::Similarity(args) => args
+            .model
+            .load()
+            .and_then(|e| similarity::run(args.similarity, &e)),
+        Command::Search(args) => args
+            .model
+            .load()
+            .and_then(|e| search::run(args.search, &e, progress)),
+        Command::Info(args) => args.model.load().and_then(|e| info::run(args.info, &e)),
         Command::Bench(args) => args.model.load().and_then(|e| bench::run(args.bench, &e)),
-        Command::Quantize(args) => quantize(args),
+        Command::Quantize(args) => quantize(args, cli.quiet),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -202,7 +314,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn quantize(args: QuantizeArgs) -> Result<(), String> {
+fn quantize(args: QuantizeArgs, quiet: bool) -> Result<(), String> {
     let dir = minilm::resolve_model(args.model.as_deref()).map_err(|e| e.to_string())?;
     let texts = match &args.calibration {
         Some(path) => input::Texts::open(path, input::Layout::Lines)?.read_all()?,
@@ -218,6 +330,9 @@ fn quantize(args: QuantizeArgs) -> Result<(), String> {
     };
     let summary =
         minilm::quantize_model(&dir, &args.output, calibration).map_err(|e| e.to_string())?;
+    if quiet {
+        return Ok(());
+    }
     let mb = |bytes: u64| bytes as f64 / 1e6;
     let _ = writeln!(
         std::io::stderr(),
@@ -230,7 +345,7 @@ fn quantize(args: QuantizeArgs) -> Result<(), String> {
     Ok(())
 }
 
-fn embed(args: EmbedArgs) -> Result<(), String> {
+fn embed(args: EmbedArgs, progress: progress::Settings) -> Result<(), String> {
     let layout = match args.input_format.unwrap_or(InputFormat::Text) {
         InputFormat::Text => input::Layout::Lines,
         InputFormat::Jsonl => input::Layout::Jsonl,
@@ -264,6 +379,19 @@ fn embed(args: EmbedArgs) -> Result<(), String> {
         Source::Listed(texts) => Some(texts.len()),
         Source::Streamed(_) => None,
     };
+    // Texts from a file are counted ahead (a second read) only when a bar may show; an input
+    // given on the command line is too short to need one.
+    let mut bar = match (&args.input, count) {
+        (None, _) => progress::Progress::hidden(),
+        (Some(_), Some(count)) => progress::Progress::start(progress, Some(count as u64)),
+        (Some(path), None) => {
+            let total = progress
+                .may_draw()
+                .then(|| input::count_texts(path, layout))
+                .flatten();
+            progress::Progress::start(progress, total)
+        }
+    };
     let mut writer =
         output::Writer::create(args.output.as_deref(), args.format, embedder.dim(), count)?;
     let step = args.model.batch_size.max(1);
@@ -283,12 +411,16 @@ fn embed(args: EmbedArgs) -> Result<(), String> {
             }
             other => other.to_string(),
         })?;
-        for vector in &vectors {
-            writer.write(vector)?;
-        }
-        writer.end_batch()?;
+        bar.suspend(|| {
+            for vector in &vectors {
+                writer.write(vector)?;
+            }
+            writer.end_batch()
+        })?;
         done += chunk.len();
+        bar.advance(chunk.len());
     }
+    bar.finish();
     writer.finish()
 }
 

@@ -1,4 +1,4 @@
-//! Writing embeddings as JSON lines, JSON or NumPy `.npy`, a vector at a time.
+//! Writing embeddings as JSON lines, JSON, NumPy `.npy` or raw float32, a vector at a time.
 
 use std::fs::File;
 use std::io::{BufWriter, Seek, SeekFrom, Write};
@@ -11,6 +11,8 @@ pub enum Format {
     Jsonl,
     Json,
     Npy,
+    /// Little-endian float32 rows, `dim` per text, no header.
+    Raw,
 }
 
 /// Where the vectors go.
@@ -121,7 +123,7 @@ impl Writer {
                 writer.out.write_all(&header).map_err(write_error)?
             }
             Format::Json => writer.out.write_all(b"[").map_err(write_error)?,
-            Format::Jsonl => {}
+            Format::Jsonl | Format::Raw => {}
         }
         Ok(writer)
     }
@@ -140,7 +142,7 @@ impl Writer {
                 }
                 out.write_all(&self.line).map_err(write_error)?;
             }
-            Format::Npy => {
+            Format::Npy | Format::Raw => {
                 for v in vector {
                     out.write_all(&v.to_le_bytes()).map_err(write_error)?;
                 }

@@ -1,0 +1,67 @@
+//! `minilm info`: what a loaded model is and how it runs.
+
+use std::io::Write;
+
+use minilm::{Embedder, Pooling};
+
+#[derive(clap::Args)]
+pub struct InfoArgs {
+    /// Print one JSON object instead of `name: value` lines.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The pooling modes joined with `+`, in sentence-transformers' order (e.g. `mean`, `cls+max`).
+fn pooling_name(pooling: Pooling) -> String {
+    let modes = [
+        (pooling.cls, "cls"),
+        (pooling.max, "max"),
+        (pooling.mean, "mean"),
+        (pooling.mean_sqrt_len, "mean_sqrt_len"),
+    ];
+    let names: Vec<&str> = modes.iter().filter(|m| m.0).map(|m| m.1).collect();
+    names.join("+")
+}
+
+pub fn run(args: InfoArgs, embedder: &Embedder) -> Result<(), String> {
+    let config = embedder.config();
+    let fields: Vec<(&str, serde_json::Value)> = vec![
+        (
+            "model_dir",
+            embedder.model_dir().display().to_string().into(),
+        ),
+        ("dim", embedder.dim().into()),
+        ("layers", config.num_layers.into()),
+        ("hidden_size", config.hidden_size.into()),
+        ("heads", config.num_heads.into()),
+        ("intermediate_size", config.intermediate_size.into()),
+        ("vocab_size", config.vocab_size.into()),
+        ("pooling", pooling_name(embedder.pooling()).into()),
+        ("normalized", embedder.normalizes().into()),
+        ("max_length", embedder.max_length().into()),
+        ("precision", embedder.precision().name().into()),
+        ("kernel", embedder.kernel_name().into()),
+        ("isa", embedder.isa().name().into()),
+        ("threads", embedder.threads().into()),
+        ("batch_size", embedder.batch_size().into()),
+    ];
+    let text = if args.json {
+        // Written by hand to keep the fields in this order (serde_json's map sorts them).
+        let members: Vec<String> = fields
+            .iter()
+            .map(|(name, value)| format!("{}:{value}", serde_json::Value::from(*name)))
+            .collect();
+        format!("{{{}}}\n", members.join(","))
+    } else {
+        fields
+            .iter()
+            .map(|(name, value)| match value {
+                serde_json::Value::String(s) => format!("{name:<18}{s}\n"),
+                other => format!("{name:<18}{other}\n"),
+            })
+            .collect()
+    };
+    std::io::stdout()
+        .write_all(text.as_bytes())
+        .map_err(|e| format!("cannot write output: {e}"))
+}

@@ -1,0 +1,238 @@
+//! `minilm search`: the corpus lines nearest to each query, by cosine of their embeddings.
+//!
+//! The corpus's vectors are cached (see `cache.rs`), so a second search of an unchanged corpus
+//! embeds only the queries.
+
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use minilm::Embedder;
+
+use crate::cache::{self, Lookup};
+use crate::input::{self, Layout};
+use crate::progress::{Progress, Settings};
+use crate::similarity::cosine;
+
+#[derive(clap::Args)]
+pub struct SearchArgs {
+    /// Queries: each gets its own list of results.
+    #[arg(value_name = "QUERY", required = true)]
+    queries: Vec<String>,
+
+    /// The texts to search: one per line (`-` reads stdin).
+    #[arg(long, short = 'c', value_name = "FILE")]
+    corpus: PathBuf,
+
+    /// How --corpus holds texts: `text` (default), one per line; `jsonl`, one JSON string per
+    /// line (blank lines skipped; results then give the line of the JSON string).
+    #[arg(long, value_enum)]
+    input_format: Option<crate::InputFormat>,
+
+    /// Results per query (fewer when the corpus is smaller).
+    #[arg(long, short = 'k', value_name = "N", default_value_t = 5)]
+    top_k: usize,
+
+    /// Keep the corpus's vectors in FILE (default: under $MINILM_HOME/cache/search/; none for a
+    /// corpus from stdin).
+    #[arg(long, value_name = "FILE", conflicts_with = "no_cache")]
+    cache: Option<PathBuf>,
+
+    /// Neither read nor write a cache: embed the corpus every time.
+    #[arg(long)]
+    no_cache: bool,
+
+    /// One JSON object per result: {"query", "rank", "score", "line", "text"}.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The corpus: its texts, the line each is on, and the cache key of its bytes.
+struct Corpus {
+    texts: Vec<String>,
+    lines: Vec<usize>,
+    key: cache::Key,
+}
+
+pub fn run(args: SearchArgs, embedder: &Embedder, progress: Settings) -> Result<(), String> {
+    if args.top_k == 0 {
+        return Err("--top-k must be at least 1".into());
+    }
+    let info = |message: String| {
+        if !progress.quiet {
+            let _ = writeln!(std::io::stderr(), "minilm: {message}");
+        }
+    };
+    let corpus = read_corpus(&args, embedder)?;
+    let cache_path = match (&args.cache, args.no_cache) {
+        (_, true) => None,
+        (Some(path), false) => Some(path.clone()),
+        (None, false) if args.corpus == Path::new("-") => None,
+        (None, false) => {
+            let path = cache::default_path(&args.corpus, &corpus.key);
+            if path.is_none() {
+                info("no cache: neither $MINILM_HOME nor $HOME is set".into());
+            }
+            path
+        }
+    };
+
+    let count = corpus.texts.len();
+    let vectors = if count == 0 {
+        info(format!("{} holds no texts", args.corpus.display()));
+        Vec::new()
+    } else {
+        let cached = cache_path
+            .as_deref()
+            .map(|path| (path, cache::load(path, &corpus.key, count)));
+        match cached {
+            Some((path, Lookup::Hit(vectors))) => {
+                info(format!("cache hit: {} ({count} texts)", path.display()));
+                vectors
+            }
+            cached => {
+                let reason = match &cached {
+                    Some((_, Lookup::Miss(reason))) => reason,
+                    _ => "--no-cache",
+                };
+                info(format!("cache miss ({reason}): embedding {count} texts"));
+                let vectors = embed_corpus(&corpus, embedder, progress)?;
+                if let Some(path) = &cache_path {
+                    match cache::store(path, &corpus.key, &vectors, count) {
+                        Ok(()) => info(format!("cache written: {}", path.display())),
+                        Err(e) => info(format!("warning: no cache: {e}")),
+                    }
+                }
+                vectors
+            }
+        }
+    };
+
+    let queries = embedder.embed_batch(&args.queries).map_err(|e| match e {
+        minilm::Error::Tokenize { index, message } => format!("query {}: {message}", index + 1),
+        other => other.to_string(),
+    })?;
+    let dim = embedder.dim().max(1);
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    for (q, (query, query_vector)) in args.queries.iter().zip(&queries).enumerate() {
+        let mut scored: Vec<(usize, f32)> = vectors
+            .chunks_exact(dim)
+            .map(|row| cosine(query_vector, row))
+            .enumerate()
+            .collect();
+        // Best first; equal scores keep corpus order.
+        scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        scored.truncate(args.top_k);
+        write_results(&mut out, &args, q, query, &scored, &corpus)
+            .map_err(|e| format!("cannot write output: {e}"))?;
+    }
+    out.flush().map_err(|e| format!("cannot write output: {e}"))
+}
+
+fn read_corpus(args: &SearchArgs, embedder: &Embedder) -> Result<Corpus, String> {
+    let (layout, format_name) = match args.input_format.unwrap_or(crate::InputFormat::Text) {
+        crate::InputFormat::Text => (Layout::Lines, "text"),
+        crate::InputFormat::Jsonl => (Layout::Jsonl, "jsonl"),
+    };
+    let path = &args.corpus;
+    let bytes = if path == Path::new("-") {
+        let mut bytes = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut bytes)
+            .map_err(|e| format!("cannot read stdin: {e}"))?;
+        bytes
+    } else {
+        std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?
+    };
+    let key = cache::Key::new(&bytes, format_name, embedder);
+    let mut reader = input::Texts::from_bytes(bytes, path, layout);
+    let (mut texts, mut lines) = (Vec::new(), Vec::new());
+    while let Some(text) = reader.next_text()? {
+        texts.push(text);
+        lines.push(reader.line_number());
+    }
+    Ok(Corpus { texts, lines, key })
+}
+
+/// The corpus's vectors, row after row, a batch at a time under a progress bar.
+fn embed_corpus(
+    corpus: &Corpus,
+    embedder: &Embedder,
+    settings: Settings,
+) -> Result<Vec<f32>, String> {
+    let dim = embedder.dim();
+    let mut vectors = vec![0f32; corpus.texts.len() * dim];
+    let mut progress = Progress::start(settings, Some(corpus.texts.len() as u64));
+    let step = embedder.batch_size().max(1);
+    for (b, (texts, out)) in corpus
+        .texts
+        .chunks(step)
+        .zip(vectors.chunks_mut(step * dim))
+        .enumerate()
+    {
+        embedder.embed_batch_into(texts, out).map_err(|e| match e {
+            minilm::Error::Tokenize { index, message } => {
+                let line = corpus.lines[b * step + index];
+                format!("corpus line {line}: {message}")
+            }
+            other => other.to_string(),
+        })?;
+        progress.advance(texts.len());
+    }
+    progress.finish();
+    Ok(vectors)
+}
+
+fn write_results(
+    out: &mut impl Write,
+    args: &SearchArgs,
+    q: usize,
+    query: &str,
+    scored: &[(usize, f32)],
+    corpus: &Corpus,
+) -> std::io::Result<()> {
+    if args.json {
+        for (rank, &(i, score)) in scored.iter().enumerate() {
+            // By hand, to keep the fields in this order and the score a shortest-f32 number.
+            let string = |s: &str| serde_json::Value::from(s).to_string();
+            writeln!(
+                out,
+                r#"{{"query":{},"rank":{},"score":{},"line":{},"text":{}}}"#,
+                string(query),
+                rank + 1,
+                json_f32(score),
+                corpus.lines[i],
+                string(&corpus.texts[i])
+            )?;
+        }
+        return Ok(());
+    }
+    if q > 0 {
+        writeln!(out)?;
+    }
+    writeln!(out, "query: {}", one_line(query))?;
+    for (rank, &(i, score)) in scored.iter().enumerate() {
+        writeln!(
+            out,
+            "{:>4}  {score:.4}  line {}: {}",
+            rank + 1,
+            corpus.lines[i],
+            one_line(&corpus.texts[i])
+        )?;
+    }
+    Ok(())
+}
+
+/// `value` as a JSON number, in the shortest form that parses back to the same f32.
+fn json_f32(value: f32) -> String {
+    serde_json::to_string(&value).unwrap_or_else(|_| "null".into())
+}
+
+/// `text` on one line: control characters (a JSONL text's newlines) escaped.
+fn one_line(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| match c {
+            c if c.is_control() => c.escape_default().collect::<Vec<_>>(),
+            c => vec![c],
+        })
+        .collect()
+}

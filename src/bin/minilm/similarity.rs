@@ -1,0 +1,60 @@
+//! `minilm similarity`: the cosine of two texts' embeddings.
+
+use std::io::Write;
+
+use minilm::Embedder;
+
+#[derive(clap::Args)]
+pub struct SimilarityArgs {
+    /// The first text.
+    #[arg(value_name = "A")]
+    a: String,
+
+    /// The second text.
+    #[arg(value_name = "B")]
+    b: String,
+
+    /// Print {"a": A, "b": B, "cosine": C} instead of the number alone.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The cosine of `a` and `b`, 0 when either is all zeros. Summed in f64: for normalised
+/// embeddings it equals their dot product to within f32 rounding.
+pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let (mut dot, mut aa, mut bb) = (0f64, 0f64, 0f64);
+    for (&x, &y) in a.iter().zip(b) {
+        let (x, y) = (f64::from(x), f64::from(y));
+        dot += x * y;
+        aa += x * x;
+        bb += y * y;
+    }
+    let norms = (aa * bb).sqrt();
+    if norms > 0.0 {
+        (dot / norms) as f32
+    } else {
+        0.0
+    }
+}
+
+pub fn run(args: SimilarityArgs, embedder: &Embedder) -> Result<(), String> {
+    let vectors = embedder
+        .embed_batch(&[&args.a, &args.b])
+        .map_err(|e| match e {
+            minilm::Error::Tokenize { index, message } => {
+                format!(
+                    "text {} ({}): {message}",
+                    index + 1,
+                    ["A", "B"][index.min(1)]
+                )
+            }
+            other => other.to_string(),
+        })?;
+    let cosine = cosine(&vectors[0], &vectors[1]);
+    let line = if args.json {
+        serde_json::json!({ "a": args.a, "b": args.b, "cosine": cosine }).to_string()
+    } else {
+        cosine.to_string()
+    };
+    writeln!(std::io::stdout(), "{line}").map_err(|e| format!("cannot write output: {e}"))
+}
