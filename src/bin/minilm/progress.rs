@@ -8,7 +8,7 @@
 use std::io::{IsTerminal, Write};
 
 use clap::ValueEnum;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle, TermLike};
 
 /// When to draw the bar.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -135,11 +135,11 @@ fn new_bar(total: Option<u64>, forced: bool) -> ProgressBar {
     let (bar, template) = match total {
         Some(total) => (
             ProgressBar::with_draw_target(Some(total), target),
-            "{bar:30} {pos}/{len} texts, {per_sec}, {eta} left",
+            "{bar:30} {pos}/{len} texts, {rate}, {eta} left",
         ),
         None => (
             ProgressBar::with_draw_target(None, target),
-            "{spinner} {pos} texts, {per_sec}",
+            "{spinner} {pos} texts, {rate}",
         ),
     };
     // The templates are constants; the fallback only keeps a typo from ever panicking.
@@ -147,6 +147,13 @@ fn new_bar(total: Option<u64>, forced: bool) -> ProgressBar {
         Some(_) => ProgressStyle::default_bar(),
         None => ProgressStyle::default_spinner(),
     });
+    // indicatif's {per_sec} prints four decimals; whole texts per second read better.
+    let style = style.with_key(
+        "rate",
+        |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = write!(w, "{:.0} texts/s", state.per_sec());
+        },
+    );
     bar.set_style(style);
     bar
 }
