@@ -961,7 +961,10 @@ fn search_reads_a_jsonl_corpus_from_stdin_with_its_line_numbers() {
         (3, "A man is eating food.")
     );
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("cache miss (--no-cache)"), "{stderr}");
+    assert!(
+        stderr.contains("cache miss (corpus from stdin)"),
+        "{stderr}"
+    );
 }
 
 /// `--progress always` draws on stderr whatever it is; `never`, `--quiet`, and `auto` on a

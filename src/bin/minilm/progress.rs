@@ -13,7 +13,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle, T
 /// When to draw the bar.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Mode {
-    /// On a terminal, for inputs of at least a few hundred texts.
+    /// On a terminal, for inputs of 500 texts or more.
     Auto,
     /// Always, even when stderr is a file or a pipe.
     Always,

@@ -63,17 +63,13 @@ pub fn run(args: SearchArgs, embedder: &Embedder, progress: Settings) -> Result<
         }
     };
     let corpus = read_corpus(&args, embedder)?;
+    // The cache file, or why there is none.
     let cache_path = match (&args.cache, args.no_cache) {
-        (_, true) => None,
-        (Some(path), false) => Some(path.clone()),
-        (None, false) if args.corpus == Path::new("-") => None,
-        (None, false) => {
-            let path = cache::default_path(&args.corpus, &corpus.key);
-            if path.is_none() {
-                info("no cache: neither $MINILM_HOME nor $HOME is set".into());
-            }
-            path
-        }
+        (_, true) => Err("--no-cache"),
+        (Some(path), false) => Ok(path.clone()),
+        (None, false) if args.corpus == Path::new("-") => Err("corpus from stdin"),
+        (None, false) => cache::default_path(&args.corpus, &corpus.key)
+            .ok_or("neither $MINILM_HOME nor $HOME is set"),
     };
 
     let count = corpus.texts.len();
@@ -81,22 +77,23 @@ pub fn run(args: SearchArgs, embedder: &Embedder, progress: Settings) -> Result<
         info(format!("{} holds no texts", args.corpus.display()));
         Vec::new()
     } else {
-        let cached = cache_path
-            .as_deref()
-            .map(|path| (path, cache::load(path, &corpus.key, count)));
-        match cached {
-            Some((path, Lookup::Hit(vectors))) => {
+        let cached = match &cache_path {
+            Ok(path) => cache::load(path, &corpus.key, count),
+            Err(reason) => Lookup::Miss(reason),
+        };
+        match (cached, &cache_path) {
+            (Lookup::Hit(vectors), Ok(path)) => {
                 info(format!("cache hit: {} ({count} texts)", path.display()));
                 vectors
             }
-            cached => {
-                let reason = match &cached {
-                    Some((_, Lookup::Miss(reason))) => reason,
-                    _ => "--no-cache",
+            (cached, _) => {
+                let reason = match cached {
+                    Lookup::Miss(reason) => reason,
+                    Lookup::Hit(_) => "no cache",
                 };
                 info(format!("cache miss ({reason}): embedding {count} texts"));
                 let vectors = embed_corpus(&corpus, embedder, progress)?;
-                if let Some(path) = &cache_path {
+                if let Ok(path) = &cache_path {
                     match cache::store(path, &corpus.key, &vectors, count) {
                         Ok(()) => info(format!("cache written: {}", path.display())),
                         Err(e) => info(format!("warning: no cache: {e}")),
@@ -171,8 +168,10 @@ fn embed_corpus(
     {
         embedder.embed_batch_into(texts, out).map_err(|e| match e {
             minilm::Error::Tokenize { index, message } => {
-                let line = corpus.lines[b * step + index];
-                format!("corpus line {line}: {message}")
+                match corpus.lines.get(b * step + index) {
+                    Some(line) => format!("corpus line {line}: {message}"),
+                    None => format!("corpus: {message}"),
+                }
             }
             other => other.to_string(),
         })?;

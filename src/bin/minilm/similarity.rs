@@ -50,7 +50,10 @@ pub fn run(args: SimilarityArgs, embedder: &Embedder) -> Result<(), String> {
             }
             other => other.to_string(),
         })?;
-    let cosine = cosine(&vectors[0], &vectors[1]);
+    let [a, b] = vectors.as_slice() else {
+        return Err(format!("expected 2 vectors, got {}", vectors.len()));
+    };
+    let cosine = cosine(a, b);
     let line = if args.json {
         serde_json::json!({ "a": args.a, "b": args.b, "cosine": cosine }).to_string()
     } else {
