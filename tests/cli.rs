@@ -1058,3 +1058,92 @@ fn search_draws_progress_while_embedding_the_corpus() {
     assert!(stderr.contains("4/4 texts"), "{stderr}");
     assert!(!String::from_utf8_lossy(&never.stderr).contains("texts,"));
 }
+
+/// A model directory beside the real one (same files, linked; config.json copied so that its
+/// time can change), or another kernel path, is a cache miss: vectors are never reused across
+/// models or kernels.
+#[test]
+fn search_cache_follows_the_model_and_the_kernel() {
+    let dir = TempDir::new("search-model");
+    let model = dir.path().join("model");
+    std::fs::create_dir_all(model.join("1_Pooling")).unwrap();
+    for entry in std::fs::read_dir(model_dir()).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if entry.path().is_file() && name != "config.json" {
+            std::os::unix::fs::symlink(entry.path(), model.join(&name)).unwrap();
+        }
+    }
+    std::fs::copy(model_dir().join("config.json"), model.join("config.json")).unwrap();
+    std::fs::copy(
+        model_dir().join("1_Pooling/config.json"),
+        model.join("1_Pooling/config.json"),
+    )
+    .unwrap();
+    let corpus = dir.path().join("corpus.txt");
+    let cache = dir.path().join("corpus.cache");
+    std::fs::write(&corpus, CORPUS).unwrap();
+    let search = |model: &std::path::Path, isa: Option<&std::path::Path>| {
+        let mut env = vec![("MINILM_HOME", dir.path())];
+        env.extend(isa.map(|isa| ("MINILM_ISA", isa)));
+        let output = minilm_env(
+            &[
+                "search",
+                "--model",
+                model.to_str().unwrap(),
+                "--corpus",
+                corpus.to_str().unwrap(),
+                "--cache",
+                cache.to_str().unwrap(),
+                "--json",
+                "A man is eating pasta.",
+            ],
+            None,
+            &env,
+        );
+        let results = hits(&success(&output));
+        (results, String::from_utf8(output.stderr).unwrap())
+    };
+    let (expected, stderr) = search(&model_dir(), None);
+    assert!(stderr.contains("cache miss (no cache yet)"), "{stderr}");
+    let (results, stderr) = search(&model, None);
+    assert!(stderr.contains("cache miss (model changed)"), "{stderr}");
+    assert_eq!(results, expected);
+    let (_, stderr) = search(&model, None);
+    assert!(stderr.contains("cache hit"), "{stderr}");
+
+    // Same directory and sizes, another modification time.
+    let config = std::fs::File::options()
+        .write(true)
+        .open(model.join("config.json"))
+        .unwrap();
+    config
+        .set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000))
+        .unwrap();
+    drop(config);
+    let (_, stderr) = search(&model, None);
+    assert!(stderr.contains("cache miss (model changed)"), "{stderr}");
+
+    // The scalar kernel path: a miss unless it is the path the cache was written with.
+    let default_kernel = info_kernel(None);
+    let scalar = std::path::Path::new("scalar");
+    let scalar_kernel = info_kernel(Some(scalar));
+    let (results, stderr) = search(&model, Some(scalar));
+    if scalar_kernel == default_kernel {
+        assert!(stderr.contains("cache hit"), "{stderr}");
+    } else {
+        assert!(
+            stderr.contains("cache miss (precision, max length, dimension or kernel changed)"),
+            "{stderr}"
+        );
+    }
+    assert_eq!(results[0].line, expected[0].line);
+}
+
+/// The kernel name `minilm info` reports, with `MINILM_ISA` set to `isa` if given.
+fn info_kernel(isa: Option<&std::path::Path>) -> String {
+    let env: Vec<_> = isa.map(|isa| ("MINILM_ISA", isa)).into_iter().collect();
+    let info: serde_json::Value =
+        serde_json::from_str(&success(&minilm_env(&["info", "--json"], None, &env))).unwrap();
+    info["kernel"].as_str().unwrap().to_owned()
+}

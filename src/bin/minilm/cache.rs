@@ -22,13 +22,15 @@ const FORMAT: &str = "minilm-search-cache";
 /// Bumped whenever the layout or the key's meaning changes: older files then miss.
 const VERSION: u32 = 1;
 
-/// The files of a model directory whose change changes the vectors.
-const MODEL_FILES: [&str; 6] = [
+/// The files of a model directory whose change may change the vectors (prompts included).
+const MODEL_FILES: [&str; 8] = [
     "config.json",
     "model.safetensors",
     "tokenizer.json",
+    "tokenizer_config.json",
     "modules.json",
     "sentence_bert_config.json",
+    "config_sentence_transformers.json",
     "1_Pooling/config.json",
 ];
 
