@@ -72,6 +72,12 @@ fn default_position_type() -> String {
 
 impl BertConfig {
     /// Reads and checks `config.json`.
+    ///
+    /// ```
+    /// let config = minilm::BertConfig::from_file(&minilm::default_model_dir()?.join("config.json"))?;
+    /// assert_eq!((config.vocab_size, config.max_position_embeddings), (30522, 512));
+    /// # Ok::<(), minilm::Error>(())
+    /// ```
     pub fn from_file(path: &Path) -> Result<BertConfig> {
         let raw: RawBertConfig = read_json(path)?;
         let unsupported = |message: String| Error::Unsupported {
@@ -167,6 +173,12 @@ impl Pooling {
     };
 
     /// How many vectors of `hidden_size` the pooled output concatenates.
+    ///
+    /// ```
+    /// assert_eq!(minilm::Pooling::MEAN.modes(), 1);
+    /// let cls_and_mean = minilm::Pooling { cls: true, ..minilm::Pooling::MEAN };
+    /// assert_eq!(cls_and_mean.modes(), 2); // the sentence vector is 2 x hidden wide
+    /// ```
     pub fn modes(&self) -> usize {
         [self.cls, self.max, self.mean, self.mean_sqrt_len]
             .iter()
@@ -254,6 +266,14 @@ struct ModuleEntry {
 impl SentenceConfig {
     /// Reads `modules.json` and what it points at. A directory without `modules.json` is a plain
     /// transformer: mean pooling, no normalisation (as sentence-transformers does).
+    ///
+    /// ```
+    /// let sentence = minilm::SentenceConfig::from_dir(&minilm::default_model_dir()?)?;
+    /// assert_eq!(sentence.pooling, minilm::Pooling::MEAN);
+    /// assert!(sentence.normalize);
+    /// assert_eq!(sentence.max_seq_length, Some(256));
+    /// # Ok::<(), minilm::Error>(())
+    /// ```
     pub fn from_dir(dir: &Path) -> Result<SentenceConfig> {
         let mut config = SentenceConfig {
             pooling: Pooling::MEAN,

@@ -47,6 +47,13 @@ pub enum Precision {
 
 impl Precision {
     /// `f32` or `int8`.
+    ///
+    /// ```
+    /// use minilm::Precision;
+    /// assert_eq!(Precision::Int8.name(), "int8");
+    /// assert_eq!("fp32".parse::<Precision>()?, Precision::F32);
+    /// # Ok::<(), minilm::Error>(())
+    /// ```
     pub fn name(self) -> &'static str {
         match self {
             Precision::F32 => "f32",
@@ -84,12 +91,26 @@ impl Default for Options {
 
 impl Options {
     /// Threads of the embedder's private pool (default: the machine's available parallelism).
+    ///
+    /// ```
+    /// let options = minilm::Options::default().threads(1);
+    /// let embedder = minilm::Embedder::from_dir(minilm::default_model_dir()?, &options)?;
+    /// assert_eq!(embedder.threads(), 1);
+    /// # Ok::<(), minilm::Error>(())
+    /// ```
     pub fn threads(mut self, threads: usize) -> Options {
         self.threads = Some(threads);
         self
     }
 
     /// Texts per forward pass when embedding many (default 32).
+    ///
+    /// ```
+    /// let options = minilm::Options::default().batch_size(8);
+    /// let embedder = minilm::Embedder::from_dir(minilm::default_model_dir()?, &options)?;
+    /// assert_eq!(embedder.batch_size(), 8);
+    /// # Ok::<(), minilm::Error>(())
+    /// ```
     pub fn batch_size(mut self, batch_size: usize) -> Options {
         self.batch_size = batch_size;
         self
@@ -99,6 +120,14 @@ impl Options {
     /// would take it over, so the activations held at once (about 9 KiB per token for
     /// all-MiniLM-L6-v2) stay bounded whatever the texts' lengths. A single text longer than the
     /// budget still runs, alone.
+    ///
+    /// ```
+    /// // At most 512 tokens per forward pass: many short texts still share one.
+    /// let options = minilm::Options::default().batch_tokens(512);
+    /// let embedder = minilm::Embedder::from_dir(minilm::default_model_dir()?, &options)?;
+    /// assert_eq!(embedder.embed_batch(&["one", "two", "three"])?.len(), 3);
+    /// # Ok::<(), minilm::Error>(())
+    /// ```
     pub fn batch_tokens(mut self, batch_tokens: usize) -> Options {
         self.batch_tokens = batch_tokens;
         self
@@ -106,12 +135,30 @@ impl Options {
 
     /// Longest input in tokens, \[CLS\] and \[SEP\] included; longer texts are truncated (default:
     /// the model's `max_seq_length`, 256 for all-MiniLM-L6-v2).
+    ///
+    /// ```
+    /// let options = minilm::Options::default().max_length(8);
+    /// let embedder = minilm::Embedder::from_dir(minilm::default_model_dir()?, &options)?;
+    /// let ids = embedder.token_ids("a sentence far longer than eight word pieces, truncated")?;
+    /// assert_eq!(ids.len(), 8); // [CLS], six word pieces, [SEP]
+    /// # Ok::<(), minilm::Error>(())
+    /// ```
     pub fn max_length(mut self, max_length: usize) -> Options {
         self.max_length = Some(max_length);
         self
     }
 
     /// Forces a kernel path instead of the detected one (which honours `MINILM_ISA`).
+    ///
+    /// ```
+    /// use minilm::{Embedder, Isa, Options};
+    /// let embedder = Embedder::from_dir(minilm::default_model_dir()?, &Options::default().isa(Isa::Scalar))?;
+    /// assert_eq!(embedder.isa(), Isa::Scalar);
+    /// // A path this CPU cannot run is an error, not a crash.
+    /// # #[cfg(target_arch = "x86_64")]
+    /// assert!(Embedder::from_dir(minilm::default_model_dir()?, &Options::default().isa(Isa::Neon)).is_err());
+    /// # Ok::<(), minilm::Error>(())
+    /// ```
     pub fn isa(mut self, isa: Isa) -> Options {
         self.isa = Some(isa);
         self
@@ -121,6 +168,13 @@ impl Options {
     /// (or f16) file, quantising nothing; [`Precision::Int8`] for a file written by
     /// [`crate::quantize_model`]. `Int8` on an f32 file quantises its weights at load; `F32` on
     /// an int8 file is an error.
+    ///
+    /// ```
+    /// use minilm::{Embedder, Options, Precision};
+    /// let int8 = Embedder::from_dir(minilm::default_model_dir()?, &Options::default().precision(Precision::Int8))?;
+    /// assert_eq!(int8.precision(), Precision::Int8);
+    /// # Ok::<(), minilm::Error>(())
+    /// ```
     pub fn precision(mut self, precision: Precision) -> Options {
         self.precision = Some(precision);
         self
@@ -178,6 +232,16 @@ impl Embedder {
     /// Loads a sentence-transformers model directory: `config.json`, `model.safetensors`,
     /// `tokenizer.json`, and (when present) `modules.json`, the pooling config and
     /// `sentence_bert_config.json`.
+    ///
+    /// ```
+    /// use minilm::{Embedder, Error, Options};
+    /// let embedder = Embedder::from_dir(minilm::default_model_dir()?, &Options::default())?;
+    /// assert_eq!(embedder.dim(), 384);
+    /// // A missing or broken directory is an error naming what is wrong.
+    /// let missing = Embedder::from_dir("/no/such/model", &Options::default());
+    /// assert!(matches!(missing, Err(Error::ModelNotFound { .. })));
+    /// # Ok::<(), minilm::Error>(())
+    /// ```
     pub fn from_dir(dir: impl AsRef<Path>, options: &Options) -> Result<Embedder> {
         let dir = dir.as_ref();
         if !dir.is_dir() {
@@ -265,6 +329,16 @@ impl Embedder {
     /// Downloads (or finds in the Hugging Face cache) a model by Hub id, e.g.
     /// `sentence-transformers/all-MiniLM-L6-v2`, optionally pinned as `id@revision`, and loads it.
     /// `HF_HOME` and `HF_HUB_OFFLINE` are honoured.
+    ///
+    /// ```no_run
+    /// // Needs the Hub (or the model in the Hugging Face cache): not run as a test.
+    /// let bge = minilm::Embedder::from_hub("BAAI/bge-small-en-v1.5", &minilm::Options::default())?;
+    /// let pinned = minilm::Embedder::from_hub(
+    ///     "sentence-transformers/all-MiniLM-L6-v2@main",
+    ///     &minilm::Options::default(),
+    /// )?;
+    /// # Ok::<(), minilm::Error>(())
+    /// ```
     #[cfg(feature = "hub")]
     pub fn from_hub(model_id: &str, options: &Options) -> Result<Embedder> {
         Embedder::from_dir(crate::hub::download(model_id)?, options)
@@ -273,6 +347,15 @@ impl Embedder {
     /// The embedding of one text. A model whose `config_sentence_transformers.json` names a
     /// `default_prompt_name` gets that prompt in front of every text, as in
     /// sentence-transformers' `encode` (see [`Embedder::default_prompt`]).
+    ///
+    /// ```
+    /// # let embedder = minilm::Embedder::from_dir(minilm::default_model_dir()?, &minilm::Options::default())?;
+    /// let v = embedder.embed("The quick brown fox jumps over the lazy dog.")?;
+    /// assert_eq!(v.len(), embedder.dim());
+    /// let norm: f32 = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    /// assert!((norm - 1.0).abs() < 1e-5); // all-MiniLM-L6-v2 normalises
+    /// # Ok::<(), minilm::Error>(())
+    /// ```
     pub fn embed(&self, text: &str) -> Result<Vec<f32>> {
         let mut vectors = self.embed_batch(&[text])?;
         Ok(vectors.pop().unwrap_or_default())
@@ -281,12 +364,29 @@ impl Embedder {
     /// The embeddings of `texts`, in order. Texts are tokenised [`Options::batch_size`] at a
     /// time and run in forward passes of at most that many texts and
     /// [`Options::batch_tokens`] tokens. A text's embedding does not depend on the other texts.
+    ///
+    /// ```
+    /// # let embedder = minilm::Embedder::from_dir(minilm::default_model_dir()?, &minilm::Options::default())?;
+    /// let texts = vec!["first text".to_string(), "second text".to_string()];
+    /// let vectors = embedder.embed_batch(&texts)?;
+    /// assert_eq!(vectors.len(), 2);
+    /// assert_eq!(vectors[1], embedder.embed("second text")?); // independent of the batch
+    /// # Ok::<(), minilm::Error>(())
+    /// ```
     pub fn embed_batch<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Result<Vec<Vec<f32>>> {
         self.embed_batch_prompted(self.default_prompt(), texts)
     }
 
     /// [`Embedder::embed_batch`] into a caller's buffer: `out` receives `texts.len()` rows of
     /// [`Embedder::dim`] floats.
+    ///
+    /// ```
+    /// # let embedder = minilm::Embedder::from_dir(minilm::default_model_dir()?, &minilm::Options::default())?;
+    /// let mut out = vec![0.0f32; 2 * embedder.dim()]; // reuse it across calls
+    /// embedder.embed_batch_into(&["first", "second"], &mut out)?;
+    /// assert_eq!(&out[embedder.dim()..], &embedder.embed("second")?[..]);
+    /// # Ok::<(), minilm::Error>(())
+    /// ```
     pub fn embed_batch_into<S: AsRef<str> + Sync>(
         &self,
         texts: &[S],
@@ -313,6 +413,13 @@ impl Embedder {
     }
 
     /// [`Embedder::embed_with_prompt`] for many texts, each with the same prompt.
+    ///
+    /// ```
+    /// # let embedder = minilm::Embedder::from_dir(minilm::default_model_dir()?, &minilm::Options::default())?;
+    /// let passages = embedder.embed_batch_with_prompt("passage: ", &["Bread needs flour.", "Stocks fell."])?;
+    /// assert_eq!(passages[0], embedder.embed("passage: Bread needs flour.")?);
+    /// # Ok::<(), minilm::Error>(())
+    /// ```
     pub fn embed_batch_with_prompt<S: AsRef<str> + Sync>(
         &self,
         prompt: &str,
@@ -323,6 +430,14 @@ impl Embedder {
 
     /// [`Embedder::embed_batch_with_prompt`] into a caller's buffer, as
     /// [`Embedder::embed_batch_into`].
+    ///
+    /// ```
+    /// # let embedder = minilm::Embedder::from_dir(minilm::default_model_dir()?, &minilm::Options::default())?;
+    /// let mut out = vec![0.0f32; embedder.dim()];
+    /// embedder.embed_batch_with_prompt_into("query: ", &["bread"], &mut out)?;
+    /// assert_eq!(out, embedder.embed_with_prompt("query: ", "bread")?);
+    /// # Ok::<(), minilm::Error>(())
+    /// ```
     pub fn embed_batch_with_prompt_into<S: AsRef<str> + Sync>(
         &self,
         prompt: &str,
@@ -334,6 +449,14 @@ impl Embedder {
 
     /// The model's named prompts, from `config_sentence_transformers.json` (empty when it has
     /// none).
+    ///
+    /// ```
+    /// # let embedder = minilm::Embedder::from_dir(minilm::default_model_dir()?, &minilm::Options::default())?;
+    /// for (name, text) in embedder.prompts() {
+    ///     println!("prompt {name}: {text:?}");
+    /// }
+    /// # Ok::<(), minilm::Error>(())
+    /// ```
     pub fn prompts(&self) -> &BTreeMap<String, String> {
         &self.sentence.prompts
     }
@@ -352,6 +475,12 @@ impl Embedder {
 
     /// The prompt [`Embedder::embed`] and [`Embedder::embed_batch`] put in front of every text:
     /// the one `default_prompt_name` names, if the model sets it.
+    ///
+    /// ```
+    /// # let embedder = minilm::Embedder::from_dir(minilm::default_model_dir()?, &minilm::Options::default())?;
+    /// assert_eq!(embedder.default_prompt(), None); // all-MiniLM-L6-v2 sets none
+    /// # Ok::<(), minilm::Error>(())
+    /// ```
     pub fn default_prompt(&self) -> Option<&str> {
         let name = self.sentence.default_prompt_name.as_deref()?;
         self.prompt(name)
@@ -398,6 +527,15 @@ impl Embedder {
     /// `sequences.len()` rows of [`Embedder::dim`] floats. For callers that tokenise once and
     /// embed often: once the embedder has run a batch at least as large, a call allocates
     /// nothing.
+    ///
+    /// ```
+    /// # let embedder = minilm::Embedder::from_dir(minilm::default_model_dir()?, &minilm::Options::default())?;
+    /// let ids = embedder.token_ids("tokenised once, embedded often")?;
+    /// let mut out = vec![0.0f32; embedder.dim()];
+    /// embedder.embed_token_ids_into(&[&ids], &mut out)?;
+    /// assert_eq!(out, embedder.embed("tokenised once, embedded often")?);
+    /// # Ok::<(), minilm::Error>(())
+    /// ```
     pub fn embed_token_ids_into(&self, sequences: &[&[u32]], out: &mut [f32]) -> Result<()> {
         self.check_output(sequences.len(), out)?;
         for (index, ids) in sequences.iter().enumerate() {
@@ -500,12 +638,26 @@ impl Embedder {
 
     /// The token ids the model sees for `text` (\[CLS\] … \[SEP\], truncated to the max length).
     /// No prompt is added, not even the default one.
+    ///
+    /// ```
+    /// # let embedder = minilm::Embedder::from_dir(minilm::default_model_dir()?, &minilm::Options::default())?;
+    /// assert_eq!(embedder.token_ids("Hello world")?, [101, 7592, 2088, 102]); // [CLS] hello world [SEP]
+    /// # Ok::<(), minilm::Error>(())
+    /// ```
     pub fn token_ids(&self, text: &str) -> Result<Vec<u32>> {
         Ok(self.tokenize_one(text, 0)?.ids)
     }
 
     /// The encoder's hidden states for `text`: the embedding layer's output, then each layer's,
     /// each `tokens x hidden` floats row-major. For inspection and parity checks.
+    ///
+    /// ```
+    /// # let embedder = minilm::Embedder::from_dir(minilm::default_model_dir()?, &minilm::Options::default())?;
+    /// let states = embedder.hidden_states("Hello world")?;
+    /// assert_eq!(states.len(), 1 + embedder.config().num_layers); // embeddings, then 6 layers
+    /// assert_eq!(states[0].len(), 4 * embedder.config().hidden_size); // 4 tokens
+    /// # Ok::<(), minilm::Error>(())
+    /// ```
     pub fn hidden_states(&self, text: &str) -> Result<Vec<Vec<f32>>> {
         let tokens = self.tokenize_one(text, 0)?;
         let mut batch = TokenBatch::default();
@@ -562,31 +714,67 @@ impl Embedder {
     }
 
     /// Length of each embedding.
+    ///
+    /// ```
+    /// # let embedder = minilm::Embedder::from_dir(minilm::default_model_dir()?, &minilm::Options::default())?;
+    /// assert_eq!(embedder.dim(), 384);
+    /// # Ok::<(), minilm::Error>(())
+    /// ```
     pub fn dim(&self) -> usize {
         self.bert.config().hidden_size * self.sentence.pooling.modes()
     }
 
     /// Longest input in tokens (\[CLS\] and \[SEP\] included).
+    ///
+    /// ```
+    /// # let embedder = minilm::Embedder::from_dir(minilm::default_model_dir()?, &minilm::Options::default())?;
+    /// assert_eq!(embedder.max_length(), 256); // all-MiniLM-L6-v2's max_seq_length
+    /// # Ok::<(), minilm::Error>(())
+    /// ```
     pub fn max_length(&self) -> usize {
         self.max_length
     }
 
     /// Threads in the embedder's private pool.
+    ///
+    /// ```
+    /// # let embedder = minilm::Embedder::from_dir(minilm::default_model_dir()?, &minilm::Options::default())?;
+    /// assert!(embedder.threads() >= 1);
+    /// # Ok::<(), minilm::Error>(())
+    /// ```
     pub fn threads(&self) -> usize {
         self.pool.current_num_threads()
     }
 
     /// Texts per forward pass.
+    ///
+    /// ```
+    /// # let embedder = minilm::Embedder::from_dir(minilm::default_model_dir()?, &minilm::Options::default())?;
+    /// assert_eq!(embedder.batch_size(), 32); // the default
+    /// # Ok::<(), minilm::Error>(())
+    /// ```
     pub fn batch_size(&self) -> usize {
         self.batch_size
     }
 
     /// The kernel path in use.
+    ///
+    /// ```
+    /// # let embedder = minilm::Embedder::from_dir(minilm::default_model_dir()?, &minilm::Options::default())?;
+    /// println!("running on the {} path", embedder.isa().name());
+    /// # Ok::<(), minilm::Error>(())
+    /// ```
     pub fn isa(&self) -> Isa {
         self.bert.kernels().isa()
     }
 
     /// A descriptive name of the kernel path, e.g. `x86_64-f32-scalar`, for logs.
+    ///
+    /// ```
+    /// # let embedder = minilm::Embedder::from_dir(minilm::default_model_dir()?, &minilm::Options::default())?;
+    /// println!("{}", embedder.kernel_name()); // e.g. x86_64-f32-avx512-vnni
+    /// # Ok::<(), minilm::Error>(())
+    /// ```
     pub fn kernel_name(&self) -> String {
         let kernels = self.bert.kernels();
         match self.bert.precision() {
@@ -601,26 +789,57 @@ impl Embedder {
     }
 
     /// The dense layers' arithmetic.
+    ///
+    /// ```
+    /// # let embedder = minilm::Embedder::from_dir(minilm::default_model_dir()?, &minilm::Options::default())?;
+    /// assert_eq!(embedder.precision(), minilm::Precision::F32);
+    /// # Ok::<(), minilm::Error>(())
+    /// ```
     pub fn precision(&self) -> Precision {
         self.bert.precision()
     }
 
     /// The pooling modes the model uses.
+    ///
+    /// ```
+    /// # let embedder = minilm::Embedder::from_dir(minilm::default_model_dir()?, &minilm::Options::default())?;
+    /// assert_eq!(embedder.pooling(), minilm::Pooling::MEAN);
+    /// # Ok::<(), minilm::Error>(())
+    /// ```
     pub fn pooling(&self) -> Pooling {
         self.sentence.pooling
     }
 
     /// Whether embeddings are L2-normalised (the model has a `Normalize` module).
+    ///
+    /// ```
+    /// # let embedder = minilm::Embedder::from_dir(minilm::default_model_dir()?, &minilm::Options::default())?;
+    /// assert!(embedder.normalizes());
+    /// # Ok::<(), minilm::Error>(())
+    /// ```
     pub fn normalizes(&self) -> bool {
         self.sentence.normalize
     }
 
     /// The BERT hyper-parameters.
+    ///
+    /// ```
+    /// # let embedder = minilm::Embedder::from_dir(minilm::default_model_dir()?, &minilm::Options::default())?;
+    /// let config = embedder.config();
+    /// assert_eq!((config.num_layers, config.hidden_size, config.num_heads), (6, 384, 12));
+    /// # Ok::<(), minilm::Error>(())
+    /// ```
     pub fn config(&self) -> &BertConfig {
         self.bert.config()
     }
 
     /// The directory the model was loaded from.
+    ///
+    /// ```
+    /// # let embedder = minilm::Embedder::from_dir(minilm::default_model_dir()?, &minilm::Options::default())?;
+    /// assert!(embedder.model_dir().join("config.json").is_file());
+    /// # Ok::<(), minilm::Error>(())
+    /// ```
     pub fn model_dir(&self) -> &Path {
         &self.model_dir
     }

@@ -3,6 +3,16 @@
 use std::path::PathBuf;
 
 /// Everything that can go wrong loading a model or embedding text.
+///
+/// ```
+/// use minilm::{Embedder, Error, Options};
+///
+/// match Embedder::from_dir(minilm::default_model_dir()?, &Options::default().batch_size(0)) {
+///     Err(Error::InvalidOption(message)) => assert!(message.contains("batch size")),
+///     other => panic!("expected InvalidOption, got {other:?}"),
+/// }
+/// # Ok::<(), minilm::Error>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {

@@ -5,10 +5,20 @@ use std::path::PathBuf;
 use crate::error::{Error, Result};
 
 /// The Hub id of the default model.
+///
+/// ```
+/// assert_eq!(minilm::DEFAULT_MODEL_ID, "sentence-transformers/all-MiniLM-L6-v2");
+/// ```
 pub const DEFAULT_MODEL_ID: &str = "sentence-transformers/all-MiniLM-L6-v2";
 
 /// The directory `tools/fetch-model.sh` fills: `$MINILM_HOME/models` (default
 /// `~/.cache/minilm/models`).
+///
+/// ```
+/// if let Some(home) = minilm::models_home() {
+///     println!("tools/fetch-model.sh puts models in {}", home.display());
+/// }
+/// ```
 pub fn models_home() -> Option<PathBuf> {
     let home = match std::env::var_os("MINILM_HOME") {
         Some(dir) if !dir.is_empty() => PathBuf::from(dir),
@@ -21,6 +31,12 @@ pub fn models_home() -> Option<PathBuf> {
 
 /// The default model's directory: `$MINILM_MODEL_DIR` when set, otherwise the copy
 /// `tools/fetch-model.sh` puts under [`models_home`].
+///
+/// ```
+/// let dir = minilm::default_model_dir()?;
+/// assert!(dir.join("model.safetensors").is_file());
+/// # Ok::<(), minilm::Error>(())
+/// ```
 pub fn default_model_dir() -> Result<PathBuf> {
     resolve_model(None)
 }
@@ -29,6 +45,16 @@ pub fn default_model_dir() -> Result<PathBuf> {
 /// model id (`owner/name`) is looked up under [`models_home`], then, with the `hub` feature, on
 /// the Hugging Face Hub (and its cache). `None` means the default model (see
 /// [`default_model_dir`]). The error lists every place tried.
+///
+/// ```
+/// // A directory is taken as is.
+/// let dir = minilm::default_model_dir()?;
+/// assert_eq!(minilm::resolve_model(Some(dir.to_str().unwrap()))?, dir);
+/// // Something that is neither a directory nor owner/name is an error naming what was tried.
+/// let error = minilm::resolve_model(Some("no-such-dir")).unwrap_err();
+/// assert!(error.to_string().contains("no-such-dir"));
+/// # Ok::<(), minilm::Error>(())
+/// ```
 pub fn resolve_model(spec: Option<&str>) -> Result<PathBuf> {
     let mut tried = Vec::new();
     let spec = match spec {

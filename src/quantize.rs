@@ -99,6 +99,20 @@ const OTHER_WEIGHTS: [&str; 9] = [
 ///
 /// The weights file is written under a temporary name and renamed, so a failed run never
 /// leaves a half-written `model.safetensors`.
+///
+/// ```
+/// use minilm::{Calibration, Embedder, Options, Precision};
+///
+/// let dst = std::env::temp_dir().join(format!("minilm-int8-doc-{}", std::process::id()));
+/// // Calibration::None is quickest; Calibration::BuiltIn gives the best quality.
+/// let summary = minilm::quantize_model(minilm::default_model_dir()?, &dst, Calibration::None)?;
+/// assert_eq!(summary.quantized_tensors, 6 * 6); // six dense weights in each of six layers
+/// assert!(summary.output_bytes < summary.input_bytes);
+/// let int8 = Embedder::from_dir(&dst, &Options::default())?;
+/// assert_eq!(int8.precision(), Precision::Int8);
+/// # std::fs::remove_dir_all(&dst).ok();
+/// # Ok::<(), minilm::Error>(())
+/// ```
 pub fn quantize_model(
     src: impl AsRef<Path>,
     dst: impl AsRef<Path>,

@@ -58,9 +58,8 @@ fn weights(name: &str, shape: &[usize]) -> Vec<f32> {
         (0.0, 0.25)
     } else if name.contains("embeddings") {
         (0.0, 1.0)
-    } else if name.ends_with(".bias") {
-        (0.0, 0.125)
-    } else if shape[shape.len() - 1] < 1024 {
+    } else if name.ends_with(".bias") || shape[shape.len() - 1] < 1024 {
+        // Biases, and dense weights with fewer than 1024 inputs.
         (0.0, 0.125)
     } else {
         (0.0, 0.0625)

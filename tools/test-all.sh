@@ -38,7 +38,7 @@ fi
 paths+=(scalar)
 for isa in "${paths[@]:1}"; do
     echo "== parity and int8 suites on the forced $isa path =="
-    MINILM_ISA=$isa cargo test --features cli --test parity --test int8
+    MINILM_ISA=$isa cargo test --features cli --test parity --test int8 --test model_family
 done
 
 # On x86-64 Linux the aarch64 suites are part of "every test". They need Debian 12 (the
