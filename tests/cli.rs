@@ -1147,3 +1147,107 @@ fn info_kernel(isa: Option<&std::path::Path>) -> String {
         serde_json::from_str(&success(&minilm_env(&["info", "--json"], None, &env))).unwrap();
     info["kernel"].as_str().unwrap().to_owned()
 }
+
+/// all-MiniLM-L6-v2 with e5-style named prompts: its files linked, plus a
+/// `config_sentence_transformers.json` naming `query` and `passage`.
+fn model_with_prompts() -> TempDir {
+    let dir = TempDir::new("prompted-model");
+    let source = model_dir();
+    for entry in std::fs::read_dir(&source).unwrap() {
+        let name = entry.unwrap().file_name();
+        if name != "config_sentence_transformers.json" {
+            std::os::unix::fs::symlink(source.join(&name), dir.path().join(&name)).unwrap();
+        }
+    }
+    std::fs::write(
+        dir.path().join("config_sentence_transformers.json"),
+        r#"{"prompts": {"query": "query: ", "passage": "passage: "}, "default_prompt_name": null}"#,
+    )
+    .unwrap();
+    dir
+}
+
+#[test]
+fn prompts_are_put_in_front_of_texts() {
+    let model = model_with_prompts();
+    let m = model.path().to_str().unwrap();
+    let embed = |args: &[&str]| jsonl_vectors(&success(&minilm(args, None)));
+    let prefixed = embed(&["embed", "--model", m, "query: how to bake bread"]);
+    let named = embed(&[
+        "embed",
+        "--model",
+        m,
+        "--prompt-name",
+        "query",
+        "how to bake bread",
+    ]);
+    let literal = embed(&["embed", "--prompt", "query: ", "how to bake bread"]);
+    let plain = embed(&["embed", "--model", m, "how to bake bread"]);
+    assert_eq!(named, prefixed);
+    assert_eq!(literal, prefixed);
+    assert_ne!(
+        plain, prefixed,
+        "no prompt unless asked for (no default prompt)"
+    );
+
+    let err = failure(&minilm(
+        &["embed", "--model", m, "--prompt-name", "title", "x"],
+        None,
+    ));
+    assert!(err.contains("passage, query"), "{err}");
+    let err = failure(&minilm(&["embed", "--prompt-name", "query", "x"], None));
+    assert!(err.contains("names no prompts"), "{err}");
+
+    // similarity: the same prompt on both texts.
+    let cosine: f32 = success(&minilm(
+        &[
+            "similarity",
+            "--model",
+            m,
+            "--prompt-name",
+            "query",
+            "bread",
+            "baking",
+        ],
+        None,
+    ))
+    .trim()
+    .parse()
+    .unwrap();
+    let both = embed(&["embed", "--model", m, "query: bread", "query: baking"]);
+    assert!((cosine - dot(&both[0], &both[1])).abs() <= 1e-6);
+
+    // search: queries get the model's `query` prompt, the corpus its `passage` prompt.
+    let work = TempDir::new("prompted-search");
+    let corpus = work.path().join("corpus.txt");
+    std::fs::write(&corpus, CORPUS).unwrap();
+    let out = success(&minilm(
+        &[
+            "search",
+            "--model",
+            m,
+            "--no-cache",
+            "--json",
+            "-k",
+            "4",
+            "--corpus",
+            corpus.to_str().unwrap(),
+            "a meal",
+        ],
+        None,
+    ));
+    let query = &embed(&["embed", "--model", m, "query: a meal"])[0];
+    for hit in hits(&out) {
+        let passage = &embed(&["embed", "--model", m, &format!("passage: {}", hit.text)])[0];
+        let expected = dot(query, passage);
+        assert!(
+            (hit.score - expected).abs() <= 1e-5,
+            "{hit:?}: expected {expected}"
+        );
+    }
+
+    let info: serde_json::Value =
+        serde_json::from_str(&success(&minilm(&["info", "--json", "--model", m], None))).unwrap();
+    assert_eq!(info["prompts"]["passage"], "passage: ");
+    assert_eq!(info["default_prompt"], serde_json::Value::Null);
+}

@@ -44,6 +44,16 @@ pub fn run(args: InfoArgs, embedder: &Embedder) -> Result<(), String> {
         ("isa", embedder.isa().name().into()),
         ("threads", embedder.threads().into()),
         ("batch_size", embedder.batch_size().into()),
+        (
+            "prompts",
+            serde_json::to_value(embedder.prompts()).unwrap_or_default(),
+        ),
+        (
+            "default_prompt",
+            embedder
+                .default_prompt()
+                .map_or(serde_json::Value::Null, Into::into),
+        ),
     ];
     let text = if args.json {
         // Written by hand to keep the fields in this order (serde_json's map sorts them).

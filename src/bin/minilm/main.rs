@@ -7,6 +7,7 @@ mod info;
 mod input;
 mod output;
 mod progress;
+mod prompt;
 mod search;
 mod similarity;
 
@@ -241,6 +242,9 @@ struct EmbedArgs {
     #[command(flatten)]
     model: ModelArgs,
 
+    #[command(flatten)]
+    prompt: prompt::PromptArgs,
+
     /// Read texts from FILE (`-` for stdin) instead of the command line.
     #[arg(long, short = 'i', value_name = "FILE")]
     input: Option<PathBuf>,
@@ -375,6 +379,7 @@ fn embed(args: EmbedArgs, progress: progress::Settings) -> Result<(), String> {
     };
 
     let embedder = args.model.load()?;
+    let prompt = args.prompt.resolve(&embedder)?;
     let count = match &source {
         Source::Listed(texts) => Some(texts.len()),
         Source::Streamed(_) => None,
@@ -404,13 +409,14 @@ fn embed(args: EmbedArgs, progress: progress::Settings) -> Result<(), String> {
         if chunk.is_empty() {
             break;
         }
-        let vectors = embedder.embed_batch(&chunk).map_err(|e| match e {
-            // Indices in the library's error count from the chunk; report the input's.
-            minilm::Error::Tokenize { index, message } => {
-                format!("text {}: {message}", done + index)
-            }
-            other => other.to_string(),
-        })?;
+        let vectors =
+            prompt::embed_batch(&embedder, prompt.as_deref(), &chunk).map_err(|e| match e {
+                // Indices in the library's error count from the chunk; report the input's.
+                minilm::Error::Tokenize { index, message } => {
+                    format!("text {}: {message}", done + index)
+                }
+                other => other.to_string(),
+            })?;
         bar.suspend(|| {
             for vector in &vectors {
                 writer.write(vector)?;

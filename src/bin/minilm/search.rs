@@ -41,6 +41,12 @@ pub struct SearchArgs {
     #[arg(long)]
     no_cache: bool,
 
+    /// The queries' prompt. Default: the model's prompt named `query`, if it has one (the
+    /// corpus then gets its `passage` or `document` prompt, if it has one), as retrieval
+    /// models such as bge and e5 expect.
+    #[command(flatten)]
+    prompt: crate::prompt::PromptArgs,
+
     /// One JSON object per result: {"query", "rank", "score", "line", "text"}.
     #[arg(long)]
     json: bool,
@@ -104,10 +110,15 @@ pub fn run(args: SearchArgs, embedder: &Embedder, progress: Settings) -> Result<
         }
     };
 
-    let queries = embedder.embed_batch(&args.queries).map_err(|e| match e {
-        minilm::Error::Tokenize { index, message } => format!("query {}: {message}", index + 1),
-        other => other.to_string(),
-    })?;
+    let query_prompt = match args.prompt.resolve(embedder)? {
+        Some(prompt) => Some(prompt),
+        None => crate::prompt::named(embedder, "query"),
+    };
+    let queries = crate::prompt::embed_batch(embedder, query_prompt.as_deref(), &args.queries)
+        .map_err(|e| match e {
+            minilm::Error::Tokenize { index, message } => format!("query {}: {message}", index + 1),
+            other => other.to_string(),
+        })?;
     let dim = embedder.dim().max(1);
     let mut out = BufWriter::new(std::io::stdout().lock());
     for (q, (query, query_vector)) in args.queries.iter().zip(&queries).enumerate() {
@@ -157,6 +168,9 @@ fn embed_corpus(
     settings: Settings,
 ) -> Result<Vec<f32>, String> {
     let dim = embedder.dim();
+    // Passages get the model's passage prompt, if it names one (see `SearchArgs::prompt`).
+    let passage_prompt = crate::prompt::named(embedder, "passage")
+        .or_else(|| crate::prompt::named(embedder, "document"));
     let mut vectors = vec![0f32; corpus.texts.len() * dim];
     let mut progress = Progress::start(settings, Some(corpus.texts.len() as u64));
     let step = embedder.batch_size().max(1);
@@ -166,7 +180,11 @@ fn embed_corpus(
         .zip(vectors.chunks_mut(step * dim))
         .enumerate()
     {
-        embedder.embed_batch_into(texts, out).map_err(|e| match e {
+        match &passage_prompt {
+            Some(prompt) => embedder.embed_batch_with_prompt_into(prompt, texts, out),
+            None => embedder.embed_batch_into(texts, out),
+        }
+        .map_err(|e| match e {
             minilm::Error::Tokenize { index, message } => {
                 match corpus.lines.get(b * step + index) {
                     Some(line) => format!("corpus line {line}: {message}"),

@@ -14,6 +14,9 @@ pub struct SimilarityArgs {
     #[arg(value_name = "B")]
     b: String,
 
+    #[command(flatten)]
+    prompt: crate::prompt::PromptArgs,
+
     /// Print {"a": A, "b": B, "cosine": C} instead of the number alone.
     #[arg(long)]
     json: bool,
@@ -38,8 +41,8 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
 }
 
 pub fn run(args: SimilarityArgs, embedder: &Embedder) -> Result<(), String> {
-    let vectors = embedder
-        .embed_batch(&[&args.a, &args.b])
+    let prompt = args.prompt.resolve(embedder)?;
+    let vectors = crate::prompt::embed_batch(embedder, prompt.as_deref(), &[&args.a, &args.b])
         .map_err(|e| match e {
             minilm::Error::Tokenize { index, message } => {
                 format!(
