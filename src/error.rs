@@ -120,7 +120,7 @@ pub enum Error {
     #[error("cannot start thread pool: {0}")]
     ThreadPool(String),
     /// No model was found in any of the places tried.
-    #[error("no model found (tried {}); run tools/fetch-model.sh or pass a model directory", tried.join(", "))]
+    #[error("no model found (tried {}); run `minilm fetch` (or tools/fetch-model.sh) or pass a model directory", tried.join(", "))]
     ModelNotFound {
         /// Every place looked at, in order.
         tried: Vec<String>,

@@ -1251,3 +1251,17 @@ fn prompts_are_put_in_front_of_texts() {
     assert_eq!(info["prompts"]["passage"], "passage: ");
     assert_eq!(info["default_prompt"], serde_json::Value::Null);
 }
+
+/// `minilm fetch` runs the built-in copy of tools/fetch-model.sh: with the model already
+/// fetched (the test command fetches it first) it verifies every file and prints the directory.
+#[test]
+fn fetch_verifies_the_fetched_model_and_prints_its_directory() {
+    let dir = model_dir();
+    let home = dir.ancestors().nth(3).expect(
+        "the model directory is $MINILM_HOME/models/sentence-transformers/all-MiniLM-L6-v2",
+    );
+    let out = minilm_env(&["fetch"], None, &[("MINILM_HOME", home)]);
+    assert_eq!(success(&out).trim(), dir.display().to_string());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("model present and verified"), "{stderr}");
+}

