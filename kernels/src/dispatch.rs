@@ -46,6 +46,15 @@ impl Isa {
 
     /// The short name used by `MINILM_ISA` (`scalar`, `avx2`, `avx-vnni`, `avx512`,
     /// `avx512-vnni`, `neon`, `neon-dotprod`).
+    ///
+    /// ```
+    /// use minilm_kernels::Isa;
+    /// assert_eq!(Isa::Scalar.name(), "scalar");
+    /// assert_eq!(Isa::from_name("avx512-vnni")?, Isa::Avx512Vnni);
+    /// assert!(Isa::from_name("sse9").is_err());
+    /// assert!(Isa::Scalar.is_available()); // everywhere
+    /// # Ok::<(), minilm_kernels::IsaError>(())
+    /// ```
     pub fn name(self) -> &'static str {
         match self {
             Isa::Scalar => "scalar",
@@ -347,6 +356,17 @@ const fn neon_table(isa: Isa, qgemm: QgemmFn) -> Kernels {
 
 impl Kernels {
     /// The kernels for `isa`, or an error if this build or CPU cannot run that path.
+    ///
+    /// ```
+    /// use minilm_kernels::{Isa, Kernels};
+    /// let scalar = Kernels::for_isa(Isa::Scalar)?;
+    /// assert_eq!(scalar.isa(), Isa::Scalar);
+    /// // Every available path, the detected one among them.
+    /// let detected = Kernels::detect()?;
+    /// assert!(Kernels::available().iter().any(|k| k.isa() == detected.isa()));
+    /// println!("{}", detected.name()); // e.g. x86_64-f32-avx512-vnni
+    /// # Ok::<(), minilm_kernels::IsaError>(())
+    /// ```
     pub fn for_isa(isa: Isa) -> Result<&'static Kernels, IsaError> {
         let unavailable = || IsaError::Unavailable(isa);
         match isa {

@@ -8,6 +8,25 @@
 //! Public entry points take slices and check their lengths once, so callers stay in safe code.
 //! The crate also holds the one other `unsafe` the runtime needs, a read-only file map
 //! ([`mapped_file`]), so that the engine crate has none.
+//!
+//! ```
+//! use minilm_kernels::{Epilogue, Kernels};
+//!
+//! let kernels = Kernels::detect()?; // the best path here, or the one MINILM_ISA forces
+//! // C (2 x 3) = A (2 x 4) · Wᵀ + bias, with W given as 3 rows of 4.
+//! let a = [1.0, 2.0, 3.0, 4.0, 0.5, 0.0, -1.0, 2.0];
+//! let w = [1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0];
+//! let packed = kernels.pack_weights(&w, 3, 4);
+//! let mut c = [0.0f32; 6];
+//! kernels.gemm(&a, 2, &packed, Epilogue::Bias(&[0.0, 0.0, 100.0]), &mut c);
+//! assert_eq!(c, [1.0, 2.0, 110.0, 0.5, 0.0, 101.5]);
+//! // Every path gives what the scalar reference gives, to rounding.
+//! let scalar = Kernels::for_isa(minilm_kernels::Isa::Scalar)?;
+//! let mut expected = [0.0f32; 6];
+//! scalar.gemm(&a, 2, &scalar.pack_weights(&w, 3, 4), Epilogue::Bias(&[0.0, 0.0, 100.0]), &mut expected);
+//! assert_eq!(c, expected);
+//! # Ok::<(), minilm_kernels::IsaError>(())
+//! ```
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
