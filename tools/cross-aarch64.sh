@@ -19,11 +19,13 @@
 #   1. the kernel suite (minilm-kernels: every kernel against its f64 reference on ragged sizes,
 #      int8 bit-identical to the scalar reference), on that path;
 #   2. the fp32 parity suite (tests/parity.rs: token ids, embeddings and every layer's hidden
-#      states against sentence-transformers);
+#      states against sentence-transformers), on neon-dotprod only: both paths are built from
+#      the same table of f32 kernels (neon_table; they differ only in the int8 dot product), the
+#      kernel suite checks those on both cores, and the int8 suite runs them end to end on both;
 #   3. the int8 suite (tests/int8.rs) against sentence-transformers, on a smoothed int8 model
 #      that the x86-64 host quantises first (how a board gets one: calibrating under qemu would
 #      add about ten minutes per path), except the STS-B test: 3000 sentences in three
-#      precisions would take hours emulated; it runs on every x86-64 path instead;
+#      precisions would take hours emulated; it runs on the x86-64 SIMD paths instead;
 #   4. the CLI (`minilm embed`), whose embedding must match the host's (cosine >= 0.99999).
 # qemu executes; it does not model speed, so nothing here is timed.
 set -euo pipefail
@@ -105,14 +107,16 @@ host_embedding=$("$host_minilm" embed "$sentence") ||
     { echo "cross-aarch64: minilm embed failed on the host" >&2; exit 1; }
 for run in max:neon-dotprod cortex-a53:neon; do
     cpu=${run%%:*} isa=${run#*:}
+    suites=(--test int8)
+    [ "$isa" = neon-dotprod ] && suites=(--test parity --test int8)
     export QEMU_CPU=$cpu MINILM_ISA=$isa
     step=$SECONDS
     echo "== kernel suite under qemu, QEMU_CPU=$cpu, path $isa ==" >&2
     cross test --locked --target "$target" -p minilm-kernels
-    echo "== fp32 parity and int8 suites under qemu, QEMU_CPU=$cpu, path $isa ==" >&2
+    echo "== model suites (${suites[*]}) under qemu, QEMU_CPU=$cpu, path $isa ==" >&2
     log="$PWD/target/debian-aarch64/suites-$isa.log"
     if ! MINILM_TEST_INT8_MODEL="$int8_model" RUST_TEST_NOCAPTURE=1 \
-        cross test --locked --target "$target" --features cli-offline --test parity --test int8 -- \
+        cross test --locked --target "$target" --features cli-offline "${suites[@]}" -- \
         --skip int8_keeps_the_sts_benchmark_score >"$log" 2>&1; then
         tail -n 60 "$log"
         echo "cross-aarch64: the suites failed on $isa (full output: $log)" >&2
