@@ -168,6 +168,14 @@ impl PlainStderr {
     fn write(&self, s: &str) -> std::io::Result<()> {
         std::io::stderr().write_all(s.as_bytes())
     }
+
+    /// The ANSI cursor move `ESC [ n code` (A up, B down, C right, D left); nothing for 0.
+    fn move_cursor(&self, n: usize, code: char) -> std::io::Result<()> {
+        match n {
+            0 => Ok(()),
+            n => self.write(&format!("\x1b[{n}{code}")),
+        }
+    }
 }
 
 impl TermLike for PlainStderr {
@@ -176,31 +184,19 @@ impl TermLike for PlainStderr {
     }
 
     fn move_cursor_up(&self, n: usize) -> std::io::Result<()> {
-        match n {
-            0 => Ok(()),
-            n => self.write(&format!("\x1b[{n}A")),
-        }
+        self.move_cursor(n, 'A')
     }
 
     fn move_cursor_down(&self, n: usize) -> std::io::Result<()> {
-        match n {
-            0 => Ok(()),
-            n => self.write(&format!("\x1b[{n}B")),
-        }
+        self.move_cursor(n, 'B')
     }
 
     fn move_cursor_right(&self, n: usize) -> std::io::Result<()> {
-        match n {
-            0 => Ok(()),
-            n => self.write(&format!("\x1b[{n}C")),
-        }
+        self.move_cursor(n, 'C')
     }
 
     fn move_cursor_left(&self, n: usize) -> std::io::Result<()> {
-        match n {
-            0 => Ok(()),
-            n => self.write(&format!("\x1b[{n}D")),
-        }
+        self.move_cursor(n, 'D')
     }
 
     fn write_line(&self, s: &str) -> std::io::Result<()> {
