@@ -33,6 +33,7 @@
 pub mod activation;
 pub mod attention;
 pub mod buffer;
+pub mod cache;
 pub mod dispatch;
 pub mod gemm;
 pub mod mapped_file;
@@ -46,11 +47,12 @@ pub mod softmax;
 pub mod workspace;
 
 pub use buffer::AlignedF32;
+pub use cache::CacheSizes;
 #[cfg(target_arch = "x86_64")]
 pub use dispatch::{Avx2Fma, Avx512, Avx512Vnni, AvxVnni};
 pub use dispatch::{Isa, IsaError, Kernels};
 #[cfg(target_arch = "aarch64")]
 pub use dispatch::{Neon, NeonDotprod};
-pub use gemm::{Epilogue, PackedWeights};
+pub use gemm::{Epilogue, GemmBlocking, PackedWeights};
 pub use parallel::{Sequential, TaskRunner};
 pub use qgemm::QuantizedWeights;

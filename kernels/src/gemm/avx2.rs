@@ -9,7 +9,8 @@
 
 use std::arch::x86_64::*;
 
-use super::blocked::{self, Finish, GroupJob, Microkernels, Store, A_CHUNK};
+use super::blocked::{self, GroupJob, Microkernels};
+use super::tile::{group, TileVector};
 use super::{Epilogue, Output, PackedWeights};
 use crate::simd::avx2::Avx2F32;
 use crate::Isa;
@@ -60,203 +61,51 @@ unsafe impl Microkernels for Avx2Tiles {
     const PANEL: usize = PANEL;
     const MR: usize = 6;
     const MAX_GROUP_ROWS: usize = 8;
-    const KC: usize = 256;
-    const W_BLOCK_BYTES: usize = 1 << 20;
-    const A_BLOCK_BYTES: usize = 512 << 10;
 
     #[inline(always)]
     unsafe fn row_group(job: &GroupJob) {
         // SAFETY (every arm): the caller keeps the job contract and guarantees AVX2 + FMA.
         unsafe {
             match job.rows {
-                1 => group::<1, 8>(job),
-                2 => group::<2, 4>(job),
-                3 => group::<3, 3>(job),
-                4 => group::<4, 2>(job),
-                5 => group::<5, 2>(job),
-                6 => group::<6, 2>(job),
-                7 => group::<7, 1>(job),
-                8 => group::<8, 1>(job),
+                1 => group::<Avx2F32, 1, 8>(job),
+                2 => group::<Avx2F32, 2, 4>(job),
+                3 => group::<Avx2F32, 3, 3>(job),
+                4 => group::<Avx2F32, 4, 2>(job),
+                5 => group::<Avx2F32, 5, 2>(job),
+                6 => group::<Avx2F32, 6, 2>(job),
+                7 => group::<Avx2F32, 7, 1>(job),
+                8 => group::<Avx2F32, 8, 1>(job),
                 _ => unreachable!("row group of {} rows", job.rows),
             }
         }
     }
 }
 
-/// The group's panels, `NP` at a time, then one at a time.
-///
-/// # Safety
-/// AVX2 + FMA present; `job` keeps the [`GroupJob`] contract with `job.rows == MR`.
-#[inline(always)]
-unsafe fn group<const MR: usize, const NP: usize>(job: &GroupJob) {
-    debug_assert_eq!(job.rows, MR);
-    let mut q = 0;
-    // SAFETY (both loops): tiles at panels q..q+NP (resp. q) < job.panels, within the contract.
-    unsafe {
-        while q + NP <= job.panels {
-            if job.prefetch {
-                tile::<MR, NP, true>(job, q);
-            } else {
-                tile::<MR, NP, false>(job, q);
-            }
-            q += NP;
-        }
-        while q < job.panels {
-            if job.prefetch {
-                tile::<MR, 1, true>(job, q);
-            } else {
-                tile::<MR, 1, false>(job, q);
-            }
-            q += 1;
-        }
+// SAFETY: every method uses AVX/AVX2/FMA intrinsics only, like `Avx2F32` itself, and the
+// dispatch builds AVX2 kernels only after detecting AVX2 and FMA.
+unsafe impl TileVector for Avx2F32 {
+    const A_STEPS: usize = 1;
+    const HAS_PREFETCH: bool = true;
+
+    #[inline(always)]
+    unsafe fn load_a(src: *const f32) -> Self {
+        // SAFETY: the caller guarantees one readable float (a `vbroadcastss` from memory).
+        Avx2F32(unsafe { _mm256_set1_ps(*src) })
     }
-}
-
-/// Weight steps a tile prefetches ahead of its loads (64 steps of half a cache line: 2 KiB per
-/// panel) when its group is the first to read the weight block, as on the AVX-512 path (see
-/// there): the weights then come from L3 or DRAM with too few streams in flight.
-const PREFETCH_STEPS: usize = 64;
-/// Tiles with more panels than this (1-4 rows) already keep enough streams in flight, and the
-/// extra instructions cost them when the weights sit in L2.
-const PREFETCH_MAX_PANELS: usize = 4;
-
-/// Lanes `0..valid` all ones (valid in 1..=8): the mask of AVX2's masked loads and stores.
-///
-/// # Safety
-/// AVX2 present.
-#[inline(always)]
-unsafe fn column_mask(valid: usize) -> __m256i {
-    // SAFETY: AVX2 present (caller).
-    unsafe {
-        let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-        _mm256_cmpgt_epi32(_mm256_set1_epi32(valid.min(PANEL) as i32), lanes)
+    #[inline(always)]
+    unsafe fn fma_step<const STEP: i32>(acc: Self, w: Self, a: Self) -> Self {
+        // SAFETY: FMA present (trait contract).
+        Avx2F32(unsafe { _mm256_fmadd_ps(a.0, w.0, acc.0) })
     }
-}
-
-/// The masked lanes of a panel's columns at `src` (all eight, unmasked, when `full`).
-///
-/// # Safety
-/// AVX2 present; `src` readable for the lanes `mask` selects (all eight when `full`).
-#[inline(always)]
-unsafe fn load_columns(src: *const f32, mask: __m256i, full: bool) -> __m256 {
-    // SAFETY: the caller guarantees the selected lanes are readable.
-    unsafe {
-        if full {
-            _mm256_loadu_ps(src)
-        } else {
-            _mm256_maskload_ps(src, mask)
-        }
+    #[inline(always)]
+    unsafe fn prefetch(ptr: *const f32) {
+        // SAFETY: a prefetch is a hint and never faults, whatever the address.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(ptr.cast()) }
     }
-}
-
-/// Rows `0..MR` against panels `q0..q0+NP` of the job, over its `k` block; with `PREFETCH`,
-/// prefetching the panels' weights [`PREFETCH_STEPS`] ahead (tiles of at most
-/// [`PREFETCH_MAX_PANELS`] panels).
-///
-/// # Safety
-/// AVX2 + FMA present; `job` keeps the [`GroupJob`] contract with `job.rows == MR` and
-/// `q0 + NP <= job.panels`.
-#[inline(always)]
-unsafe fn tile<const MR: usize, const NP: usize, const PREFETCH: bool>(job: &GroupJob, q0: usize) {
-    // SAFETY: every pointer below stays in the ranges of the GroupJob contract: rows i < MR of A
-    // with p < kc; panels q0 + q < job.panels with p < kc; scratch entries of panels
-    // q0 + q < job.panels for rows i < MR; C and bias columns masked to `cols` (`valid` lanes).
-    unsafe {
-        let mut acc = [[_mm256_setzero_ps(); NP]; MR];
-        let scratch = job.scratch.add(q0 * MR * PANEL);
-        if job.resume {
-            for (i, row) in acc.iter_mut().enumerate() {
-                for (q, sum) in row.iter_mut().enumerate() {
-                    *sum = _mm256_loadu_ps(scratch.add((q * MR + i) * PANEL));
-                }
-            }
-        }
-
-        // Step p of k: row i of A at `chunk(p) + i * 16` (the packed chunks of 16 steps), so
-        // the broadcasts are constant offsets from one pointer.
-        let w = job.w.add(q0 * job.panel_stride);
-        for p in 0..job.kc {
-            if PREFETCH && NP <= PREFETCH_MAX_PANELS {
-                for q in 0..NP {
-                    // A hint, never dereferenced: past the buffer's end it is harmless, hence
-                    // `wrapping_add`.
-                    let step = p + PREFETCH_STEPS;
-                    let ahead = w.wrapping_add(q * job.panel_stride + step * PANEL);
-                    _mm_prefetch::<_MM_HINT_T0>(ahead.cast());
-                }
-            }
-            let a = job.a.add((p / A_CHUNK) * MR * A_CHUNK + p % A_CHUNK);
-            let mut wv = [_mm256_setzero_ps(); NP];
-            for (q, v) in wv.iter_mut().enumerate() {
-                *v = _mm256_loadu_ps(w.add(q * job.panel_stride + p * PANEL));
-            }
-            for (i, row) in acc.iter_mut().enumerate() {
-                let av = _mm256_set1_ps(*a.add(i * A_CHUNK));
-                for (sum, &wq) in row.iter_mut().zip(&wv) {
-                    *sum = _mm256_fmadd_ps(av, wq, *sum);
-                }
-            }
-        }
-
-        let Store::Output {
-            c,
-            ldc,
-            bias,
-            finish,
-        } = job.store
-        else {
-            for (i, row) in acc.iter().enumerate() {
-                for (q, &sum) in row.iter().enumerate() {
-                    _mm256_storeu_ps(scratch.add((q * MR + i) * PANEL), sum);
-                }
-            }
-            return;
-        };
-
-        // The epilogue walks the tile with run-time indices; reading the sums back from a plain
-        // array keeps `acc` itself in registers through the FMA loop (indexing `acc` here made
-        // the compiler keep it in memory, storing every accumulator on every step).
-        let mut sums = [[[0.0f32; PANEL]; NP]; MR];
-        for (row, sums_row) in acc.iter().zip(sums.iter_mut()) {
-            for (&sum, out) in row.iter().zip(sums_row.iter_mut()) {
-                _mm256_storeu_ps(out.as_mut_ptr(), sum);
-            }
-        }
-        let col0 = q0 * PANEL;
-        for q in 0..NP {
-            let col = col0 + q * PANEL;
-            let valid = job.cols - col;
-            let mask = column_mask(valid);
-            let full = valid >= PANEL;
-            let b = if finish == Finish::Plain {
-                _mm256_setzero_ps()
-            } else {
-                load_columns(bias.add(col), mask, full)
-            };
-            for (i, row) in sums.iter().enumerate() {
-                let dst = c.add(i * ldc + col);
-                let sum = _mm256_loadu_ps(row[q].as_ptr());
-                let out = match finish {
-                    Finish::Plain => sum,
-                    Finish::Bias | Finish::BiasGelu => _mm256_add_ps(sum, b),
-                    Finish::BiasResidual => {
-                        let residual = load_columns(dst, mask, full);
-                        _mm256_add_ps(residual, _mm256_add_ps(sum, b))
-                    }
-                };
-                if full {
-                    _mm256_storeu_ps(dst, out);
-                } else {
-                    _mm256_maskstore_ps(dst, mask, out);
-                }
-            }
-        }
-        if finish == Finish::BiasGelu {
-            let width = (NP * PANEL).min(job.cols - col0);
-            for i in 0..MR {
-                gelu_row(c.add(i * ldc + col0), width);
-            }
-        }
+    #[inline(always)]
+    unsafe fn gelu_row(row: *mut f32, len: usize) {
+        // SAFETY: the caller guarantees the range and the ISA.
+        unsafe { gelu_row(row, len) }
     }
 }
 

@@ -1,15 +1,19 @@
 //! The cache-blocked GEMM driver shared by the SIMD paths; each path brings its register tiles.
 //!
 //! Loop nest, outermost first (`kernels/DESIGN.md` has the reasoning and the measurements):
-//! 1. blocks of row groups ([`Microkernels::A_BLOCK_BYTES`] of `A`), packed once per call, so
+//! 1. blocks of row groups ([`GemmBlocking::a_block_bytes`] of `A`), packed once per call, so
 //!    that the weights stream from L3 once per block, not once per group;
-//! 2. blocks of weight panels ([`Microkernels::W_BLOCK_BYTES`]) that stay in L2 while every group
-//!    of the row block passes over them;
+//! 2. blocks of weight panels ([`GemmBlocking::weight_block_bytes`]) that stay in L2 while every
+//!    group of the row block passes over them;
 //! 3. row groups of at most [`Microkernels::MAX_GROUP_ROWS`] rows — all of `A` when `m` is that
 //!    small, so each weight panel is read exactly once (the latency case);
-//! 4. blocks of `k` ([`Microkernels::KC`]), so a group's slice of packed `A` stays in L1 across
+//! 4. blocks of `k` ([`GemmBlocking::kc`]), so a group's slice of packed `A` stays in L1 across
 //!    the panels; partial sums wait in a small scratch buffer between blocks;
-//! 5. the tiles of the group (in the path's file), each a register-blocked FMA loop over `kc`.
+//! 5. the tiles of the group (`tile.rs`), each a register-blocked FMA loop over `kc`.
+//!
+//! The block sizes come from the cache sizes of the CPU the process runs on
+//! ([`GemmBlocking::derive`]), not from constants: a 512 KiB-L2 core gets blocks a quarter the
+//! size of a 2 MiB-L2 core's.
 //!
 //! `A` is packed per row group in chunks of [`A_CHUNK`] steps of `k`: the chunk holds each row's
 //! 16 consecutive floats, row after row (`packed[(c * rows + i) * 16 + p % 16]` for
@@ -20,7 +24,9 @@
 //! starting from zero, whatever tile or block computes it (partial sums cross the `k` blocks
 //! exactly, as f32 in the scratch buffer): a row's result is bit-identical alone or in a batch.
 
-use super::{Epilogue, Output, PackedWeights};
+use super::{Epilogue, GemmBlocking, Output, PackedWeights};
+#[cfg(test)]
+use crate::cache::CacheSizes;
 use crate::workspace::Workspace;
 
 /// What a tile does with its finished sums (the epilogue, without its slice).
@@ -99,13 +105,6 @@ pub(crate) unsafe trait Microkernels {
     const MR: usize;
     /// Up to this many rows run as one group (one pass over the weights).
     const MAX_GROUP_ROWS: usize;
-    /// Target `k` block when there are several row groups: a group's `MR x KC` slice of `A`
-    /// plus one pass of weight panels stay in L1. A multiple of [`A_CHUNK`].
-    const KC: usize;
-    /// Bytes of weights (`k x panels`) kept in L2 across a block of row groups.
-    const W_BLOCK_BYTES: usize;
-    /// Bytes of `A` (`rows x k`) in one block of row groups.
-    const A_BLOCK_BYTES: usize;
 
     /// Runs every tile of the job.
     ///
@@ -176,14 +175,15 @@ pub(crate) unsafe fn gemm<K: Microkernels>(
         m.div_ceil(K::MR)
     };
     let max_rows = m.div_ceil(group_count);
+    let blocking = GemmBlocking::current(K::MR);
     let groups_per_block =
-        (K::A_BLOCK_BYTES / (4 * max_rows * padded_k.max(1))).clamp(1, group_count);
+        (blocking.a_block_bytes / (4 * max_rows * padded_k.max(1))).clamp(1, group_count);
 
     // k blocks (a single group keeps all of k: its A is all there is to reuse across panels).
     let k_blocks = if group_count == 1 {
         1
     } else {
-        k.div_ceil(K::KC).max(1)
+        k.div_ceil(blocking.kc).max(1)
     };
     let kc = k.div_ceil(k_blocks).div_ceil(A_CHUNK) * A_CHUNK;
     let k_blocks = k.div_ceil(kc.max(1)).max(1);
@@ -192,7 +192,7 @@ pub(crate) unsafe fn gemm<K: Microkernels>(
     let panel_blocks = if group_count == 1 {
         1
     } else {
-        let fit = (K::W_BLOCK_BYTES / (4 * panel_stride.max(1))).max(1);
+        let fit = (blocking.weight_block_bytes / (4 * panel_stride.max(1))).max(1);
         panels.div_ceil(fit)
     };
     let block_panels = panels.div_ceil(panel_blocks);
@@ -268,6 +268,118 @@ pub(crate) unsafe fn gemm<K: Microkernels>(
                     // 1..=MAX_GROUP_ROWS by the grouping, and the caller guarantees the ISA.
                     unsafe { K::row_group(&job) };
                 }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::cell::Cell;
+
+    use super::*;
+    use crate::{Epilogue, Isa, Kernels};
+
+    thread_local! {
+        /// This thread's stand-in for the detected cache sizes.
+        static OVERRIDE: Cell<Option<CacheSizes>> = const { Cell::new(None) };
+    }
+
+    pub(crate) fn override_caches() -> Option<CacheSizes> {
+        OVERRIDE.with(Cell::get)
+    }
+
+    fn with_caches<T>(caches: CacheSizes, f: impl FnOnce() -> T) -> T {
+        OVERRIDE.with(|o| o.set(Some(caches)));
+        let out = f();
+        OVERRIDE.with(|o| o.set(None));
+        out
+    }
+
+    #[test]
+    fn blocking_follows_the_caches() {
+        let xeon = CacheSizes {
+            l1d: 48 << 10,
+            l2: 2 << 20,
+            l3: 0,
+            source: "test",
+        };
+        let zen3 = CacheSizes {
+            l1d: 32 << 10,
+            l2: 512 << 10,
+            ..xeon
+        };
+        let b = GemmBlocking::derive(&xeon, 14);
+        assert_eq!(
+            (b.weight_block_bytes, b.a_block_bytes),
+            (1 << 20, 512 << 10)
+        );
+        assert_eq!(b.kc, 288);
+        let b = GemmBlocking::derive(&zen3, 6);
+        assert_eq!(
+            (b.weight_block_bytes, b.a_block_bytes),
+            (256 << 10, 128 << 10)
+        );
+        assert_eq!(b.kc, 448);
+        assert!(b.kc.is_multiple_of(A_CHUNK));
+        // Tiny caches still give a usable block.
+        let tiny = CacheSizes {
+            l1d: 4 << 10,
+            l2: 4 << 10,
+            ..xeon
+        };
+        assert_eq!(GemmBlocking::derive(&tiny, 14).kc, 64);
+    }
+
+    /// Blocks of any size leave every output bit as it is: the chains cross the `k` blocks as
+    /// exact f32 sums, and the row and panel blocks only reorder whole chains.
+    #[test]
+    fn results_do_not_depend_on_the_cache_sizes() {
+        let (m, n, k) = (203, 77, 1000);
+        let a: Vec<f32> = (0..m * k)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 31.0)
+            .collect();
+        let w: Vec<f32> = (0..n * k)
+            .map(|i| ((i * 53 % 97) as f32 - 48.0) / 29.0)
+            .collect();
+        let bias: Vec<f32> = (0..n).map(|j| j as f32 / 7.0 - 5.0).collect();
+        let caches = [
+            (4 << 10, 4 << 10),
+            (16 << 10, 64 << 10),
+            (32 << 10, 512 << 10),
+            (48 << 10, 2 << 20),
+            (1 << 20, 64 << 20),
+        ];
+        for kernels in Kernels::available() {
+            if kernels.isa() == Isa::Scalar {
+                continue;
+            }
+            let packed = kernels.pack_weights(&w, n, k);
+            let run = |l1d: usize, l2: usize| {
+                let sizes = CacheSizes {
+                    l1d,
+                    l2,
+                    l3: 0,
+                    source: "test",
+                };
+                with_caches(sizes, || {
+                    let mut c = vec![0.0f32; m * n];
+                    kernels.gemm(&a, m, &packed, Epilogue::BiasGelu(&bias), &mut c);
+                    c
+                })
+            };
+            let reference = run(caches[0].0, caches[0].1);
+            for &(l1d, l2) in &caches[1..] {
+                let c = run(l1d, l2);
+                let same = c
+                    .iter()
+                    .zip(&reference)
+                    .all(|(x, y)| x.to_bits() == y.to_bits());
+                assert!(
+                    same,
+                    "{}: L1d {l1d}, L2 {l2} changed the result",
+                    kernels.name()
+                );
             }
         }
     }

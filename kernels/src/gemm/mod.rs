@@ -17,11 +17,52 @@ pub(crate) mod blocked;
 pub(crate) mod neon;
 pub(crate) mod scalar;
 pub(crate) mod split;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+pub(crate) mod tile;
 
 use std::ops::Range;
 
 pub(crate) use crate::buffer::AlignedF32;
+use crate::cache::CacheSizes;
 use crate::{Isa, Kernels, TaskRunner};
+
+/// The cache blocking of the large-`m` GEMM path for one register tile on one CPU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GemmBlocking {
+    /// Target `k` block: a multiple of 16.
+    pub kc: usize,
+    /// Bytes of weights (`k x panels`) kept in L2 while a block of row groups passes over them.
+    pub weight_block_bytes: usize,
+    /// Bytes of packed `A` (`rows x k`) in one block of row groups.
+    pub a_block_bytes: usize,
+}
+
+impl GemmBlocking {
+    /// The blocking for a main tile of `tile_rows` rows on a CPU with `caches`:
+    /// - weight blocks of half the L2, and `A` blocks of a quarter, so both stay in L2 together
+    ///   with the scratch sums and the output rows (on a 2 MiB L2: 1 MiB and 512 KiB, the sizes
+    ///   measured best on such a core; on Zen 3's 512 KiB: 256 and 128 KiB);
+    /// - a `k` block whose `tile_rows x kc` slice of `A` fills a third of L1D, leaving the rest
+    ///   to the weight lines streaming through and the stack, clamped to 64..=512 steps.
+    pub fn derive(caches: &CacheSizes, tile_rows: usize) -> GemmBlocking {
+        let kc = (caches.l1d / 3 / (4 * tile_rows.max(1))) / 16 * 16;
+        GemmBlocking {
+            kc: kc.clamp(64, 512),
+            weight_block_bytes: caches.l2 / 2,
+            a_block_bytes: caches.l2 / 4,
+        }
+    }
+
+    /// The blocking every call of a tile of `tile_rows` rows uses in this process: from
+    /// [`CacheSizes::detect`] (in the crate's unit tests, from the thread's override if set).
+    pub(crate) fn current(tile_rows: usize) -> GemmBlocking {
+        #[cfg(all(test, any(target_arch = "x86_64", target_arch = "aarch64")))]
+        if let Some(caches) = blocked::tests::override_caches() {
+            return GemmBlocking::derive(&caches, tile_rows);
+        }
+        GemmBlocking::derive(&CacheSizes::detect(), tile_rows)
+    }
+}
 
 /// What happens to each output element after the dot product `acc = A[i,:] · W[j,:]`.
 #[derive(Clone, Copy, Debug)]

@@ -15,8 +15,9 @@ use std::arch::x86_64::*;
 
 use super::driver::{self, Int8Tiles, Job};
 use super::{QuantizedWeights, RowQuant};
-use crate::gemm::blocked::Finish;
+use crate::gemm::tile::{store_tile, TileSums};
 use crate::gemm::{Epilogue, Output};
+use crate::simd::avx2::Avx2F32;
 
 pub(crate) const PANEL: usize = 8;
 
@@ -246,7 +247,7 @@ unsafe fn tile<const VNNI: bool, const MR: usize, const NP: usize>(job: &Job<'_>
         }
 
         // Dequantise, as `super::dequantize` does, then the epilogue.
-        let mut sums = [[[0.0f32; PANEL]; NP]; MR];
+        let mut sums = TileSums::new();
         for q in 0..NP {
             let col = (q0 + q) * PANEL;
             let col_sums = _mm256_loadu_si256(job.col_sums.add(col).cast());
@@ -256,33 +257,10 @@ unsafe fn tile<const VNNI: bool, const MR: usize, const NP: usize>(job: &Job<'_>
                 let fix = _mm256_mullo_epi32(_mm256_set1_epi32(p.zero), col_sums);
                 let exact = _mm256_cvtepi32_ps(_mm256_sub_epi32(row[q], fix));
                 let scale = _mm256_mul_ps(_mm256_set1_ps(p.scale), scales);
-                _mm256_storeu_ps(sums[i][q].as_mut_ptr(), _mm256_mul_ps(exact, scale));
+                _mm256_storeu_ps(sums.at(MR, NP, PANEL, i, q), _mm256_mul_ps(exact, scale));
             }
         }
         let col0 = q0 * PANEL;
-        for q in 0..NP {
-            let col = col0 + q * PANEL;
-            if col >= job.cols {
-                break;
-            }
-            let valid = (job.cols - col).min(PANEL);
-            for (i, row) in sums.iter().enumerate() {
-                let dst = job.c.add(i * job.ldc + col);
-                for (l, &sum) in row[q].iter().enumerate().take(valid) {
-                    let out = dst.add(l);
-                    *out = match job.finish {
-                        Finish::Plain => sum,
-                        Finish::Bias | Finish::BiasGelu => sum + *job.bias.add(col + l),
-                        Finish::BiasResidual => *out + (sum + *job.bias.add(col + l)),
-                    };
-                }
-            }
-        }
-        if job.finish == Finish::BiasGelu && col0 < job.cols {
-            let width = (NP * PANEL).min(job.cols - col0);
-            for i in 0..MR {
-                crate::gemm::avx2::gelu_row(job.c.add(i * job.ldc + col0), width);
-            }
-        }
+        store_tile::<Avx2F32, MR, NP>(&sums, job.c, job.ldc, job.bias, col0, job.cols, job.finish);
     }
 }

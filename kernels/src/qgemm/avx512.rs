@@ -10,8 +10,9 @@ use std::arch::x86_64::*;
 
 use super::driver::{self, Int8Tiles, Job};
 use super::{QuantizedWeights, RowQuant};
-use crate::gemm::blocked::Finish;
+use crate::gemm::tile::{store_tile, TileSums};
 use crate::gemm::{Epilogue, Output};
+use crate::simd::avx512::Avx512F32;
 
 pub(crate) const PANEL: usize = 16;
 
@@ -164,12 +165,6 @@ unsafe fn group<const MR: usize, const NP: usize>(job: &Job<'_>) {
     }
 }
 
-/// Lanes `0..valid` of a panel (valid in 1..=16).
-#[inline(always)]
-fn column_mask(valid: usize) -> __mmask16 {
-    (u32::MAX >> (32 - valid.min(PANEL))) as __mmask16
-}
-
 /// Rows `0..MR` against panels `q0..q0+NP` of the job.
 ///
 /// # Safety
@@ -196,7 +191,7 @@ unsafe fn tile<const MR: usize, const NP: usize>(job: &Job<'_>, q0: usize) {
         }
 
         // Dequantise, as `super::dequantize` does, then the epilogue.
-        let mut sums = [[[0.0f32; PANEL]; NP]; MR];
+        let mut sums = TileSums::new();
         for q in 0..NP {
             let col = (q0 + q) * PANEL;
             let col_sums = _mm512_loadu_si512(job.col_sums.add(col).cast());
@@ -206,40 +201,12 @@ unsafe fn tile<const MR: usize, const NP: usize>(job: &Job<'_>, q0: usize) {
                 let fix = _mm512_mullo_epi32(_mm512_set1_epi32(p.zero), col_sums);
                 let exact = _mm512_cvtepi32_ps(_mm512_sub_epi32(row[q], fix));
                 let scale = _mm512_mul_ps(_mm512_set1_ps(p.scale), scales);
-                _mm512_storeu_ps(sums[i][q].as_mut_ptr(), _mm512_mul_ps(exact, scale));
+                _mm512_storeu_ps(sums.at(MR, NP, PANEL, i, q), _mm512_mul_ps(exact, scale));
             }
         }
         let col0 = q0 * PANEL;
-        for q in 0..NP {
-            let col = col0 + q * PANEL;
-            if col >= job.cols {
-                break;
-            }
-            let mask = column_mask(job.cols - col);
-            let b = if job.finish == Finish::Plain {
-                _mm512_setzero_ps()
-            } else {
-                _mm512_maskz_loadu_ps(mask, job.bias.add(col))
-            };
-            for (i, row) in sums.iter().enumerate() {
-                let dst = job.c.add(i * job.ldc + col);
-                let sum = _mm512_loadu_ps(row[q].as_ptr());
-                let out = match job.finish {
-                    Finish::Plain => sum,
-                    Finish::Bias | Finish::BiasGelu => _mm512_add_ps(sum, b),
-                    Finish::BiasResidual => {
-                        let residual = _mm512_maskz_loadu_ps(mask, dst);
-                        _mm512_add_ps(residual, _mm512_add_ps(sum, b))
-                    }
-                };
-                _mm512_mask_storeu_ps(dst, mask, out);
-            }
-        }
-        if job.finish == Finish::BiasGelu && col0 < job.cols {
-            let width = (NP * PANEL).min(job.cols - col0);
-            for i in 0..MR {
-                crate::gemm::avx512::gelu_row(job.c.add(i * job.ldc + col0), width);
-            }
-        }
+        store_tile::<Avx512F32, MR, NP>(
+            &sums, job.c, job.ldc, job.bias, col0, job.cols, job.finish,
+        );
     }
 }

@@ -21,8 +21,9 @@ use std::arch::asm;
 use super::driver::{self, Int8Tiles, Job};
 use super::{QuantizedWeights, RowQuant};
 use crate::gemm::blocked::Finish;
-use crate::gemm::neon::{finish_panel, gelu_row};
+use crate::gemm::tile::{store_tile, TileSums};
 use crate::gemm::{Epilogue, Output};
+use crate::simd::neon::NeonF32;
 
 pub(crate) const PANEL: usize = 4;
 
@@ -351,7 +352,7 @@ unsafe fn finish_tile<const MR: usize, const NP: usize>(
     // SAFETY: column sums and scales are read for panels q0 + q < job.panels (padded to whole
     // panels); C and bias within `job.cols` columns of rows i < MR.
     unsafe {
-        let mut sums = [[[0.0f32; PANEL]; NP]; MR];
+        let mut sums = TileSums::new();
         for q in 0..NP {
             let col = (q0 + q) * PANEL;
             let col_sums = vld1q_s32(job.col_sums.add(col));
@@ -362,26 +363,10 @@ unsafe fn finish_tile<const MR: usize, const NP: usize>(
                 let fix = vmulq_s32(vdupq_n_s32(p.zero.wrapping_sub(128)), col_sums);
                 let exact = vcvtq_f32_s32(vsubq_s32(row[q], fix));
                 let scale = vmulq_f32(vdupq_n_f32(p.scale), scales);
-                vst1q_f32(sums[i][q].as_mut_ptr(), vmulq_f32(exact, scale));
+                vst1q_f32(sums.at(MR, NP, PANEL, i, q), vmulq_f32(exact, scale));
             }
         }
         let col0 = q0 * PANEL;
-        for q in 0..NP {
-            let col = col0 + q * PANEL;
-            if col >= job.cols {
-                break;
-            }
-            let valid = (job.cols - col).min(PANEL);
-            for (i, row) in sums.iter().enumerate() {
-                let dst = job.c.add(i * job.ldc + col);
-                finish_panel(&row[q], dst, job.bias, col, valid, job.finish);
-            }
-        }
-        if job.finish == Finish::BiasGelu && col0 < job.cols {
-            let width = (NP * PANEL).min(job.cols - col0);
-            for i in 0..MR {
-                gelu_row(job.c.add(i * job.ldc + col0), width);
-            }
-        }
+        store_tile::<NeonF32, MR, NP>(&sums, job.c, job.ldc, job.bias, col0, job.cols, job.finish);
     }
 }
