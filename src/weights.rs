@@ -2,8 +2,9 @@
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use minilm_kernels::mapped_file::MappedFile;
+use minilm_kernels::mapped_file::{MappedF32, MappedFile};
 use minilm_kernels::AlignedF32;
 use safetensors::{Dtype, SafeTensors};
 
@@ -23,7 +24,7 @@ pub(crate) const QUANTIZATION_SCHEME: &str = "int8-weight-per-channel-symmetric/
 /// An open safetensors file. Tensors are read through [`WeightFile::tensors`].
 pub(crate) struct WeightFile {
     path: PathBuf,
-    bytes: MappedFile,
+    bytes: Arc<MappedFile>,
 }
 
 impl WeightFile {
@@ -31,7 +32,7 @@ impl WeightFile {
         let bytes = MappedFile::open(path).map_err(|e| io_error(path, e))?;
         Ok(WeightFile {
             path: path.to_owned(),
-            bytes,
+            bytes: Arc::new(bytes),
         })
     }
 
@@ -83,7 +84,7 @@ impl WeightFile {
 /// The tensors of one file, looked up by their names without a `bert.` prefix.
 pub(crate) struct Tensors<'a> {
     path: &'a Path,
-    file: &'a MappedFile,
+    file: &'a Arc<MappedFile>,
     st: SafeTensors<'a>,
     prefix: &'static str,
     quantized: bool,
@@ -239,6 +240,35 @@ impl<'a> Tensors<'a> {
             dtype,
             width,
         })
+    }
+
+    /// The tensor `name`, checked to have `shape` and every value finite, read in place from the
+    /// map (which the view keeps alive) when the file stores it as 4-byte-aligned F32; `None`
+    /// when it must be converted into a copy instead ([`Tensors::get`]: F16, BF16, misaligned).
+    /// The finiteness check reads the tensor once and writes nothing.
+    pub(crate) fn in_place(&self, name: &str, shape: &[usize]) -> Result<Option<MappedF32>> {
+        let tensor = self.find(&[name], shape)?;
+        if tensor.dtype != Dtype::F32 {
+            return Ok(None);
+        }
+        let start = tensor.data.as_ptr() as usize - self.file.as_ptr() as usize;
+        let Some(view) = MappedF32::new(Arc::clone(self.file), start..start + tensor.data.len())
+        else {
+            return Ok(None);
+        };
+        match view.iter().position(|v| !v.is_finite()) {
+            None => {
+                // The check faulted every page in; only the rows texts use need to stay.
+                self.file.release(start..start + tensor.data.len());
+                Ok(Some(view))
+            }
+            Some(index) => Err(Error::NonFiniteWeight {
+                path: self.path.to_owned(),
+                name: tensor.name,
+                index,
+                value: view[index],
+            }),
+        }
     }
 
     /// Gives back the pages of the map that hold `tensor` (see [`MappedFile::release`]).

@@ -6,6 +6,7 @@
 
 use std::ops::Range;
 
+use minilm_kernels::mapped_file::MappedF32;
 use minilm_kernels::{AlignedF32, Epilogue, Kernels, PackedWeights, QuantizedWeights};
 use rayon::prelude::*;
 
@@ -327,12 +328,40 @@ impl Dense {
     }
 }
 
+/// The word-embedding table: in place in the mapped file when it is stored as aligned F32 (only
+/// the rows a text uses are ever read), else a converted copy.
+enum WordEmbeddings {
+    InPlace(MappedF32),
+    Copied(AlignedF32),
+}
+
+impl WordEmbeddings {
+    fn load(tensors: &Tensors<'_>, vocab: usize, h: usize) -> Result<WordEmbeddings> {
+        const NAME: &str = "embeddings.word_embeddings.weight";
+        Ok(match tensors.in_place(NAME, &[vocab, h])? {
+            Some(view) => WordEmbeddings::InPlace(view),
+            None => WordEmbeddings::Copied(tensors.get(NAME, &[vocab, h])?),
+        })
+    }
+}
+
+impl std::ops::Deref for WordEmbeddings {
+    type Target = [f32];
+
+    fn deref(&self) -> &[f32] {
+        match self {
+            WordEmbeddings::InPlace(view) => view,
+            WordEmbeddings::Copied(values) => values,
+        }
+    }
+}
+
 /// BERT weights, packed for one kernel path.
 pub(crate) struct Bert {
     config: BertConfig,
     kernels: &'static Kernels,
     precision: Precision,
-    word_embeddings: AlignedF32,
+    word_embeddings: WordEmbeddings,
     position_embeddings: AlignedF32,
     token_type_embeddings: AlignedF32,
     embedding_norm: LayerNorm,
@@ -360,17 +389,29 @@ impl Bert {
             (_, true) => Precision::Int8,
             (precision, false) => precision.unwrap_or_default(),
         };
+        // The word embeddings (half an f32 file) are read in place, checked on one thread while
+        // the layers are packed on two: that is the whole of the load's work on a 2-core machine.
         let (word_embeddings, layers) = std::thread::scope(|scope| {
-            let words = scope.spawn(|| {
-                tensors.get("embeddings.word_embeddings.weight", &[config.vocab_size, h])
+            let words = scope.spawn(|| WordEmbeddings::load(tensors, config.vocab_size, h));
+            let half = config.num_layers / 2;
+            let load = |layers: Range<usize>| {
+                layers
+                    .map(|index| Layer::load(config, tensors, kernels, precision, index))
+                    .collect::<Result<Vec<Layer>>>()
+            };
+            let second = scope.spawn(move || load(half..config.num_layers));
+            let first = load(0..half);
+            fn join<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
+                handle
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            }
+            let second: Result<Vec<Layer>> = join(second);
+            let layers = first.and_then(|mut first| {
+                first.extend(second?);
+                Ok(first)
             });
-            let layers = (0..config.num_layers)
-                .map(|index| Layer::load(config, tensors, kernels, precision, index))
-                .collect::<Result<Vec<Layer>>>();
-            let words = words
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            (words, layers)
+            (join(words), layers)
         });
         Ok(Bert {
             config: config.clone(),

@@ -20,7 +20,6 @@ use std::arch::asm;
 
 use super::driver::{self, Int8Tiles, Job};
 use super::{QuantizedWeights, RowQuant};
-use crate::gemm::blocked::Finish;
 use crate::gemm::tile::{store_tile, TileSums};
 use crate::gemm::{Epilogue, Output};
 use crate::simd::neon::NeonF32;
