@@ -3,10 +3,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
 
-use minilm_kernels::{Isa, Kernels};
-use rayon::prelude::*;
+use minilm_kernels::team::{Team, TeamGuard};
+use minilm_kernels::{Isa, Kernels, TaskRunner};
 
 use crate::config::{BertConfig, Pooling, SentenceConfig};
 use crate::error::{Error, Result};
@@ -14,6 +15,11 @@ use crate::model::bert::{Activations, Bert, Dense, Tap, TokenBatch};
 use crate::pool::pool_sequence;
 use crate::tokenize::{TextTokenizer, Tokens};
 use crate::weights::WeightFile;
+
+/// How long the embedder's worker threads spin after a parallel region before they park: longer
+/// than the gaps between the regions of a forward pass and between back-to-back passes, short
+/// enough that an idle embedder costs no CPU within a fraction of a millisecond.
+const TEAM_SPIN: Duration = Duration::from_micros(200);
 
 /// How an [`Embedder`] runs. Start from [`Options::default`] and override what you need.
 ///
@@ -182,7 +188,10 @@ impl Options {
 }
 
 /// A loaded sentence-embedding model. Share one across threads: it is `Send + Sync`, and each
-/// call runs on the embedder's own thread pool, never on rayon's global one.
+/// call runs on the calling thread and the embedder's own worker threads (a
+/// [`Team`](minilm_kernels::team::Team) of `threads - 1` workers that spin briefly between
+/// parallel regions, then park), never on a global pool. Concurrent callers take turns, one
+/// batch at a time, so no more than `threads` threads ever compute.
 ///
 /// ```
 /// use minilm::{Embedder, Options};
@@ -200,7 +209,7 @@ pub struct Embedder {
     max_length: usize,
     batch_size: usize,
     batch_tokens: usize,
-    pool: rayon::ThreadPool,
+    team: Team,
     /// Buffers of finished passes, reused by later ones (one per concurrent caller at most).
     spare: Mutex<Vec<PassBuffers>>,
     /// The kernels' workspace peak every pool thread has been grown to (see
@@ -307,10 +316,7 @@ impl Embedder {
             (tokenizer, bert)
         });
         let (tokenizer, bert) = (tokenizer?, bert?);
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .thread_name(|i| format!("minilm-{i}"))
-            .build()
+        let team = Team::new(threads, "minilm", TEAM_SPIN)
             .map_err(|e| Error::ThreadPool(e.to_string()))?;
         Ok(Embedder {
             bert,
@@ -319,7 +325,7 @@ impl Embedder {
             max_length,
             batch_size: options.batch_size,
             batch_tokens: options.batch_tokens,
-            pool,
+            team,
             spare: Mutex::new(Vec::new()),
             workspace_reserved: AtomicUsize::new(0),
             model_dir: dir.to_owned(),
@@ -509,11 +515,14 @@ impl Embedder {
         let mut result = Ok(());
         for (chunk_index, chunk) in texts.chunks(self.batch_size).enumerate() {
             let first = chunk_index * self.batch_size;
-            result = self.tokenize_texts(prompt, chunk, first).map(|encoded| {
-                let sequence = |i: usize| (&encoded[i].ids[..], Some(&encoded[i].type_ids[..]));
-                let rows = &mut out[first * dim..(first + chunk.len()) * dim];
-                self.run_passes(&mut pass, chunk.len(), &sequence, rows);
-            });
+            let team = self.team.lock();
+            result = self
+                .tokenize_texts(&team, prompt, chunk, first)
+                .map(|encoded| {
+                    let sequence = |i: usize| (&encoded[i].ids[..], Some(&encoded[i].type_ids[..]));
+                    let rows = &mut out[first * dim..(first + chunk.len()) * dim];
+                    self.run_passes(&team, &mut pass, chunk.len(), &sequence, rows);
+                });
             if result.is_err() {
                 break;
             }
@@ -547,7 +556,7 @@ impl Embedder {
             let first = chunk_index * self.batch_size;
             let sequence = |i: usize| (chunk[i], None);
             let rows = &mut out[first * dim..(first + chunk.len()) * dim];
-            self.run_passes(&mut pass, chunk.len(), &sequence, rows);
+            self.run_passes(&self.team.lock(), &mut pass, chunk.len(), &sequence, rows);
         }
         self.return_buffers(pass);
         Ok(())
@@ -557,6 +566,7 @@ impl Embedder {
     /// forward passes within the token budget.
     fn run_passes<'a>(
         &self,
+        team: &TeamGuard<'_>,
         pass: &mut PassBuffers,
         count: usize,
         sequence: &(dyn Fn(usize) -> (&'a [u32], Option<&'a [u32]>) + Sync),
@@ -577,9 +587,8 @@ impl Embedder {
                 next += 1;
             }
             let PassBuffers { batch, act } = &mut *pass;
-            self.pool
-                .install(|| self.bert.forward(batch, act, &mut |_, _| {}));
-            self.reserve_workspace();
+            self.bert.forward(batch, act, team, &mut |_, _| {});
+            self.reserve_workspace(team);
             let rows = out[start * dim..next * dim].chunks_exact_mut(dim.max(1));
             for (range, vector) in batch.sequences.iter().zip(rows) {
                 pool_sequence(
@@ -598,13 +607,12 @@ impl Embedder {
     /// risen since the last time. Which thread runs which kernel task is up to the scheduler, so
     /// without this a thread could meet a larger task for the first time long after warm-up and
     /// allocate in the hot path. Costs two atomic loads (no write) when nothing has changed.
-    fn reserve_workspace(&self) {
+    fn reserve_workspace(&self, team: &TeamGuard<'_>) {
         let peak = minilm_kernels::workspace::peak();
         if peak > self.workspace_reserved.load(Ordering::Relaxed)
             && peak > self.workspace_reserved.fetch_max(peak, Ordering::Relaxed)
         {
-            self.pool
-                .broadcast(|_| minilm_kernels::workspace::reserve());
+            team.broadcast(&|_| minilm_kernels::workspace::reserve());
         }
     }
 
@@ -664,13 +672,12 @@ impl Embedder {
         batch.push(&tokens.ids, Some(&tokens.type_ids));
         let mut states = Vec::with_capacity(self.bert.config().num_layers + 1);
         let mut act = Activations::default();
-        self.pool.install(|| {
-            self.bert.forward(&batch, &mut act, &mut |tap, rows| {
+        self.bert
+            .forward(&batch, &mut act, &self.team.lock(), &mut |tap, rows| {
                 if matches!(tap, Tap::Embeddings | Tap::LayerOutput { .. }) {
                     states.push(rows.to_vec());
                 }
-            })
-        });
+            });
         Ok(states)
     }
 
@@ -695,8 +702,9 @@ impl Embedder {
                 let tokens = self.tokenize_one(text, index)?;
                 batch.push(&tokens.ids, Some(&tokens.type_ids));
             }
-            self.pool.install(|| {
-                self.bert.forward(&batch, &mut act, &mut |tap, rows| {
+            let team = self.team.lock();
+            self.bert
+                .forward(&batch, &mut act, &team, &mut |tap, rows| {
                     let Tap::DenseInput { layer, dense } = tap else {
                         return;
                     };
@@ -707,8 +715,7 @@ impl Embedder {
                             *m = m.max(x.abs());
                         }
                     }
-                })
-            });
+                });
         }
         Ok(maxima)
     }
@@ -743,7 +750,7 @@ impl Embedder {
     /// # Ok::<(), minilm::Error>(())
     /// ```
     pub fn threads(&self) -> usize {
-        self.pool.current_num_threads()
+        self.team.threads()
     }
 
     /// Texts per forward pass.
@@ -890,24 +897,36 @@ impl Embedder {
         Ok(())
     }
 
-    /// Tokenises `texts` on the private pool; `first` is the caller's index of `texts[0]`.
+    /// Tokenises `texts` on the team (in contiguous runs, several per thread, so texts of
+    /// uneven length still spread); `first` is the caller's index of `texts[0]`.
     fn tokenize_texts<S: AsRef<str> + Sync>(
         &self,
+        team: &TeamGuard<'_>,
         prompt: Option<&str>,
         texts: &[S],
         first: usize,
     ) -> Result<Vec<Tokens>> {
-        self.pool.install(|| {
-            texts
-                .par_iter()
-                .enumerate()
-                .map(|(i, text)| match prompt {
-                    Some(prompt) if !prompt.is_empty() => {
-                        self.tokenize_one(&format!("{prompt}{}", text.as_ref()), first + i)
-                    }
-                    _ => self.tokenize_one(text.as_ref(), first + i),
-                })
-                .collect()
-        })
+        let tokenize = |i: usize| match prompt {
+            Some(prompt) if !prompt.is_empty() => {
+                self.tokenize_one(&format!("{prompt}{}", texts[i].as_ref()), first + i)
+            }
+            _ => self.tokenize_one(texts[i].as_ref(), first + i),
+        };
+        let tasks = texts.len().min(4 * team.threads()).max(1);
+        if tasks == 1 {
+            return (0..texts.len()).map(tokenize).collect();
+        }
+        let per_task = texts.len().div_ceil(tasks);
+        let parts: Vec<Mutex<Vec<Result<Tokens>>>> =
+            (0..tasks).map(|_| Mutex::new(Vec::new())).collect();
+        team.run(tasks, &|t| {
+            let run = (t * per_task).min(texts.len())..((t + 1) * per_task).min(texts.len());
+            let encoded = run.map(tokenize).collect();
+            *parts[t].lock().unwrap_or_else(PoisonError::into_inner) = encoded;
+        });
+        parts
+            .into_iter()
+            .flat_map(|part| part.into_inner().unwrap_or_else(PoisonError::into_inner))
+            .collect()
     }
 }

@@ -1,6 +1,6 @@
-//! The engine runs on its own pool of exactly the configured size: loading starts that many
-//! threads, embedding (alone, in batches, from several callers) starts none, and rayon's global
-//! pool is never touched. Threads are counted in /proc/self/task, so this file holds one test
+//! The engine computes on exactly the configured number of threads: the calling thread and its
+//! own workers, of which loading starts `threads - 1`; embedding (alone, in batches, from several
+//! callers) starts none, and rayon's global pool is never touched. Threads are counted in /proc/self/task, so this file holds one test
 //! and nothing else runs beside it.
 #![cfg(target_os = "linux")]
 #![forbid(unsafe_code)]
@@ -39,14 +39,19 @@ fn the_engine_uses_its_own_pool_of_the_configured_size() {
         let embedder =
             Embedder::from_dir(common::model_dir(), &Options::default().threads(threads)).unwrap();
         let loaded = os_threads();
-        assert_eq!(loaded, before + threads, "loading with {threads} thread(s)");
+        // The caller is the team's first thread; the others are the embedder's own workers.
+        assert_eq!(
+            loaded,
+            before + threads - 1,
+            "loading with {threads} thread(s)"
+        );
         embedder.embed_batch(&texts).unwrap();
         std::thread::scope(|scope| {
             for _ in 0..3 {
                 scope.spawn(|| embedder.embed_batch(&texts[..8]).unwrap());
             }
         });
-        // The three caller threads have ended; the pool alone remains.
+        // The three caller threads have ended; the workers alone remain.
         let after = os_threads_settled_at(loaded);
         assert_eq!(
             after, loaded,

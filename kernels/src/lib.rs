@@ -44,6 +44,7 @@ pub mod pool;
 pub mod qgemm;
 mod simd;
 pub mod softmax;
+pub mod team;
 pub mod workspace;
 
 pub use buffer::AlignedF32;

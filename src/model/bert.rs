@@ -7,17 +7,12 @@
 use std::ops::Range;
 
 use minilm_kernels::mapped_file::MappedF32;
-use minilm_kernels::{AlignedF32, Epilogue, Kernels, PackedWeights, QuantizedWeights};
-use rayon::prelude::*;
+use minilm_kernels::{AlignedF32, Epilogue, Kernels, PackedWeights, QuantizedWeights, TaskRunner};
 
-use super::pool_tasks::PoolTasks;
 use crate::config::BertConfig;
 use crate::embedder::Precision;
 use crate::error::{Error, Result};
 use crate::weights::Tensors;
-
-/// Rows of an element-wise pass (LayerNorm) one task handles when a batch is split across threads.
-const MIN_ROWS_PER_TASK: usize = 16;
 
 /// Token rows of several sequences, stacked.
 #[derive(Default)]
@@ -448,11 +443,12 @@ impl Bert {
     ///
     /// The caller guarantees every id is below `vocab_size`, every type id below
     /// `type_vocab_size`, and no sequence is longer than `max_position_embeddings`.
-    /// Runs on the current rayon pool.
+    /// Parallel regions run on `runner`.
     pub(crate) fn forward(
         &self,
         batch: &TokenBatch,
         act: &mut Activations,
+        runner: &dyn TaskRunner,
         observe: &mut dyn FnMut(Tap, &[f32]),
     ) {
         let h = self.config.hidden_size;
@@ -461,19 +457,25 @@ impl Bert {
         let qkv = sized(&mut act.qkv, rows * 3 * h);
         let context = sized(&mut act.context, rows * h);
         let intermediate = sized(&mut act.intermediate, rows * self.config.intermediate_size);
-        self.embed(batch, hidden);
+        self.embed(batch, hidden, runner);
         observe(Tap::Embeddings, hidden);
         let eps = self.config.layer_norm_eps;
         let input = |layer, dense| Tap::DenseInput { layer, dense };
         for (index, layer) in self.layers.iter().enumerate() {
             observe(input(index, Dense::Qkv), hidden);
-            self.dense(hidden, &layer.qkv, Epilogue::Bias(&layer.qkv.bias), qkv);
+            self.dense(
+                hidden,
+                &layer.qkv,
+                Epilogue::Bias(&layer.qkv.bias),
+                qkv,
+                runner,
+            );
             self.kernels.attention_batch(
                 qkv,
                 &batch.sequences,
                 self.config.num_heads,
                 context,
-                &PoolTasks,
+                runner,
             );
             observe(input(index, Dense::AttentionOut), context);
             self.dense(
@@ -481,14 +483,16 @@ impl Bert {
                 &layer.attention_out,
                 Epilogue::BiasResidual(&layer.attention_out.bias),
                 hidden,
+                runner,
             );
-            self.layernorm(hidden, &layer.attention_norm, eps);
+            self.layernorm(hidden, &layer.attention_norm, eps, runner);
             observe(input(index, Dense::Intermediate), hidden);
             self.dense(
                 hidden,
                 &layer.intermediate,
                 Epilogue::BiasGelu(&layer.intermediate.bias),
                 intermediate,
+                runner,
             );
             observe(input(index, Dense::Output), intermediate);
             self.dense(
@@ -496,14 +500,15 @@ impl Bert {
                 &layer.output,
                 Epilogue::BiasResidual(&layer.output.bias),
                 hidden,
+                runner,
             );
-            self.layernorm(hidden, &layer.output_norm, eps);
+            self.layernorm(hidden, &layer.output_norm, eps, runner);
             observe(Tap::LayerOutput { layer: index }, hidden);
         }
     }
 
     /// Word + position + token-type embeddings, then LayerNorm.
-    fn embed(&self, batch: &TokenBatch, out: &mut [f32]) {
+    fn embed(&self, batch: &TokenBatch, out: &mut [f32], runner: &dyn TaskRunner) {
         let h = self.config.hidden_size;
         for range in &batch.sequences {
             for (position, row) in range.clone().enumerate() {
@@ -518,28 +523,36 @@ impl Bert {
                 }
             }
         }
-        self.layernorm(out, &self.embedding_norm, self.config.layer_norm_eps);
+        self.layernorm(
+            out,
+            &self.embedding_norm,
+            self.config.layer_norm_eps,
+            runner,
+        );
     }
 
     /// `out = epilogue(input · Wᵀ)` on the pool's threads (the kernels choose the split).
-    fn dense(&self, input: &[f32], linear: &Linear, epilogue: Epilogue<'_>, out: &mut [f32]) {
+    fn dense(
+        &self,
+        input: &[f32],
+        linear: &Linear,
+        epilogue: Epilogue<'_>,
+        out: &mut [f32],
+        runner: &dyn TaskRunner,
+    ) {
         let rows = input.len() / linear.weight.k();
         match &linear.weight {
             Weight::F32(w) => self
                 .kernels
-                .gemm_parallel(input, rows, w, epilogue, out, &PoolTasks),
+                .gemm_parallel(input, rows, w, epilogue, out, runner),
             Weight::Int8(w) => self
                 .kernels
-                .qgemm_parallel(input, rows, w, epilogue, out, &PoolTasks),
+                .qgemm_parallel(input, rows, w, epilogue, out, runner),
         }
     }
 
-    fn layernorm(&self, x: &mut [f32], norm: &LayerNorm, eps: f32) {
-        let h = self.config.hidden_size;
-        let rows_per_task = (x.len() / h)
-            .div_ceil(rayon::current_num_threads())
-            .max(MIN_ROWS_PER_TASK);
-        x.par_chunks_mut(rows_per_task * h)
-            .for_each(|rows| self.kernels.layernorm(rows, &norm.gamma, &norm.beta, eps));
+    fn layernorm(&self, x: &mut [f32], norm: &LayerNorm, eps: f32, runner: &dyn TaskRunner) {
+        self.kernels
+            .layernorm_parallel(x, &norm.gamma, &norm.beta, eps, runner);
     }
 }

@@ -1,4 +1,3 @@
 //! Model forward passes.
 
 pub(crate) mod bert;
-mod pool_tasks;
