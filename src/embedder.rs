@@ -775,6 +775,28 @@ impl Embedder {
         self.bert.kernels().isa()
     }
 
+    /// How the f32 GEMM runs on this CPU: the main register tile, the cache sizes detected at
+    /// run time and the blocking derived from them, e.g. `tile 6x16, L1d 32 KiB, L2 512 KiB, L3
+    /// 32 MiB (cpuid), kc 448, weight blocks 256 KiB, A blocks 128 KiB`. For logs and benches.
+    ///
+    /// ```
+    /// # let embedder = minilm::Embedder::from_dir(minilm::default_model_dir()?, &minilm::Options::default())?;
+    /// assert!(embedder.gemm_blocking().starts_with("tile "));
+    /// # Ok::<(), minilm::Error>(())
+    /// ```
+    pub fn gemm_blocking(&self) -> String {
+        let kernels = self.bert.kernels();
+        let (rows, cols) = kernels.gemm_tile();
+        let b = kernels.gemm_blocking();
+        format!(
+            "tile {rows}x{cols}, {}, kc {}, weight blocks {} KiB, A blocks {} KiB",
+            minilm_kernels::CacheSizes::detect(),
+            b.kc,
+            b.weight_block_bytes >> 10,
+            b.a_block_bytes >> 10
+        )
+    }
+
     /// A descriptive name of the kernel path, e.g. `x86_64-f32-scalar`, for logs.
     ///
     /// ```

@@ -31,5 +31,5 @@ pub use config::{BertConfig, Pooling, SentenceConfig};
 pub use embedder::{Embedder, Options, Precision};
 pub use error::{Error, Result};
 pub use locate::{default_model_dir, models_home, resolve_model, DEFAULT_MODEL_ID};
-pub use minilm_kernels::Isa;
+pub use minilm_kernels::{CacheSizes, Isa};
 pub use quantize::{quantize_model, Calibration, QuantizeSummary};

@@ -131,6 +131,8 @@ pub struct Kernels {
     pub(crate) isa: Isa,
     pub(crate) pack_weights: PackFn,
     pub(crate) gemm: GemmFn,
+    /// Rows and columns of the f32 GEMM's main (large-`m`) register tile.
+    pub(crate) gemm_tile: (usize, usize),
     /// Output columns per panel of this path's int8 weights.
     pub(crate) int8_panel: usize,
     pub(crate) qgemm: QgemmFn,
@@ -156,6 +158,7 @@ static SCALAR: Kernels = Kernels {
     isa: Isa::Scalar,
     pack_weights: gemm::scalar::pack_weights,
     gemm: gemm::scalar::gemm,
+    gemm_tile: (1, 1),
     int8_panel: qgemm::scalar::PANEL,
     qgemm: qgemm::scalar::qgemm,
     layernorm: norm::scalar::layernorm,
@@ -195,6 +198,7 @@ const fn avx2_table(isa: Isa, int8_panel: usize, qgemm: QgemmFn) -> Kernels {
         isa,
         pack_weights: gemm::avx2::pack_weights,
         gemm: gemm::avx2::gemm,
+        gemm_tile: gemm::avx2::MAIN_TILE,
         int8_panel,
         qgemm,
         layernorm: norm::avx2::layernorm,
@@ -260,6 +264,7 @@ const fn avx512_table(isa: Isa, int8_panel: usize, qgemm: QgemmFn) -> Kernels {
         isa,
         pack_weights: gemm::avx512::pack_weights,
         gemm: gemm::avx512::gemm,
+        gemm_tile: gemm::avx512::MAIN_TILE,
         int8_panel,
         qgemm,
         layernorm: norm::avx512::layernorm,
@@ -341,6 +346,7 @@ const fn neon_table(isa: Isa, qgemm: QgemmFn) -> Kernels {
         isa,
         pack_weights: gemm::neon::pack_weights,
         gemm: gemm::neon::gemm,
+        gemm_tile: gemm::neon::MAIN_TILE,
         int8_panel: qgemm::neon::PANEL,
         qgemm,
         layernorm: norm::neon::layernorm,
@@ -422,6 +428,17 @@ impl Kernels {
     /// The path these kernels belong to.
     pub fn isa(&self) -> Isa {
         self.isa
+    }
+
+    /// Rows and columns of the f32 GEMM's main register tile (the large-`m` one), e.g. `(6, 16)`
+    /// on AVX2: what benches and logs print beside [`Kernels::name`].
+    pub fn gemm_tile(&self) -> (usize, usize) {
+        self.gemm_tile
+    }
+
+    /// The cache blocking the f32 GEMM uses on this CPU with this path's main tile.
+    pub fn gemm_blocking(&self) -> gemm::GemmBlocking {
+        gemm::GemmBlocking::current(self.gemm_tile.0)
     }
 
     /// A descriptive name for logs and bench output, e.g. `x86_64-f32-scalar`.

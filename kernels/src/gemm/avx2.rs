@@ -55,6 +55,9 @@ pub(crate) unsafe fn gemm(
 
 struct Avx2Tiles;
 
+/// Rows and columns of the main tile (large `m`).
+pub(crate) const MAIN_TILE: (usize, usize) = (<Avx2Tiles as Microkernels>::MR, 2 * PANEL);
+
 // SAFETY: `row_group` dispatches `rows` in 1..=8 to tiles that access memory only within the
 // `GroupJob` contract, and it is only compiled into AVX2 + FMA entry points.
 unsafe impl Microkernels for Avx2Tiles {

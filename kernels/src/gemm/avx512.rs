@@ -57,6 +57,9 @@ pub(crate) unsafe fn gemm(
 
 struct Avx512Tiles;
 
+/// Rows and columns of the main tile (large `m`).
+pub(crate) const MAIN_TILE: (usize, usize) = (<Avx512Tiles as Microkernels>::MR, 2 * PANEL);
+
 // SAFETY: `row_group` dispatches `rows` in 1..=14 to tiles that access memory only within the
 // `GroupJob` contract, and it is only compiled into AVX-512 entry points.
 unsafe impl Microkernels for Avx512Tiles {

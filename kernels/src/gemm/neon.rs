@@ -62,6 +62,9 @@ pub(crate) unsafe fn gemm(
 
 struct NeonTiles;
 
+/// Rows and columns of the main tile (large `m`).
+pub(crate) const MAIN_TILE: (usize, usize) = (<NeonTiles as Microkernels>::MR, 2 * PANEL);
+
 // SAFETY: `row_group` dispatches `rows` in 1..=8 to tiles that access memory only within the
 // `GroupJob` contract, and it is only compiled into NEON entry points.
 unsafe impl Microkernels for NeonTiles {

@@ -189,10 +189,11 @@ pub fn run(args: BenchArgs, embedder: &Embedder) -> Result<(), String> {
         }
     };
     let isa = embedder.kernel_name();
+    let blocking = embedder.gemm_blocking();
     let threads = embedder.threads();
     if !args.json {
         println!(
-            "minilm {}: kernel path {isa}, {threads} thread(s), batch size {}",
+            "minilm {}: kernel path {isa} ({blocking}), {threads} thread(s), batch size {}",
             env!("CARGO_PKG_VERSION"),
             embedder.batch_size()
         );
@@ -207,7 +208,8 @@ pub fn run(args: BenchArgs, embedder: &Embedder) -> Result<(), String> {
         );
         if args.json {
             let line = serde_json::json!({
-                "workload": "latency", "isa": isa, "threads": threads, "tokens": l.tokens,
+                "workload": "latency", "isa": isa, "gemm": blocking, "threads": threads,
+                "tokens": l.tokens,
                 "calls": l.calls, "median_ms": median, "p90_ms": p90, "p99_ms": p99,
                 "min_ms": min,
             });
@@ -226,7 +228,7 @@ pub fn run(args: BenchArgs, embedder: &Embedder) -> Result<(), String> {
         let texts_per_s = t.texts as f64 / median_s;
         if args.json {
             let line = serde_json::json!({
-                "workload": "throughput", "isa": isa, "threads": threads,
+                "workload": "throughput", "isa": isa, "gemm": blocking, "threads": threads,
                 "batch_size": embedder.batch_size(), "texts": t.texts, "tokens": t.tokens,
                 "rounds_s": t.rounds_s, "median_s": median_s, "texts_per_s": texts_per_s,
             });
