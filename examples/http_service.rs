@@ -1,5 +1,5 @@
 //! A small embedding service over HTTP/1.1, on the standard library alone: one shared
-//! `Embedder` (it is `Send + Sync` and runs on its own thread pool) and a fixed number of
+//! `Embedder` (it is `Send + Sync` and computes on the calling thread and its own workers) and a fixed number of
 //! connection threads.
 //!
 //! ```sh

@@ -1,7 +1,8 @@
 //! How kernels that split their work reach the caller's threads.
 //!
-//! The crate owns no threads and depends on no thread pool: a caller that wants a product
-//! spread over threads passes a [`TaskRunner`] (the engine's wraps its private rayon pool).
+//! The kernels own no threads and depend on no thread pool: a caller that wants a product
+//! spread over threads passes a [`TaskRunner`] (the engine passes its [`crate::team::Team`]; a
+//! rayon pool works too, as the benches show).
 //! Kernels decide how to cut the work; the runner only runs the pieces.
 
 /// Runs independent tasks, possibly at the same time, and returns when all are done.
