@@ -271,6 +271,18 @@ fn work(shared: &Shared, index: usize) {
     }
 }
 
+/// One step of the caller's wait for the workers: a spin hint, and after a few thousand of them
+/// (tens of microseconds) a yield as well, so that a worker descheduled by a busy host (or by
+/// more threads than cores) gets the core back rather than waiting out the spinner's time slice.
+fn wait_a_little(spins: &mut u32) {
+    *spins = spins.saturating_add(1);
+    if *spins < 4096 {
+        std::hint::spin_loop();
+    } else {
+        std::thread::yield_now();
+    }
+}
+
 impl TeamGuard<'_> {
     /// Runs `task(i)` for `i` in `0..tasks` on the team; returns when all are done. A task's
     /// panic is re-raised here, after every task has finished.
@@ -304,11 +316,12 @@ impl TeamGuard<'_> {
         } else {
             tasks
         };
+        let mut spins = 0u32;
         while shared.done.load(Ordering::Acquire) < expected {
-            std::hint::spin_loop();
+            wait_a_little(&mut spins);
         }
         while shared.active.load(Ordering::SeqCst) > 0 {
-            std::hint::spin_loop();
+            wait_a_little(&mut spins);
         }
         // Close the generation's ticket, so that a worker that joins late finds nothing open.
         shared
