@@ -251,15 +251,13 @@ impl<'a> Tensors<'a> {
         if tensor.dtype != Dtype::F32 {
             return Ok(None);
         }
-        let start = tensor.data.as_ptr() as usize - self.file.as_ptr() as usize;
-        let Some(view) = MappedF32::new(Arc::clone(self.file), start..start + tensor.data.len())
-        else {
+        let Some(view) = MappedF32::new(Arc::clone(self.file), self.byte_range(tensor.data)) else {
             return Ok(None);
         };
         match view.iter().position(|v| !v.is_finite()) {
             None => {
                 // The check faulted every page in; only the rows texts use need to stay.
-                self.file.release(start..start + tensor.data.len());
+                self.release_bytes(tensor.data);
                 Ok(Some(view))
             }
             Some(index) => Err(Error::NonFiniteWeight {
@@ -276,13 +274,18 @@ impl<'a> Tensors<'a> {
         self.release_elements(tensor, 0..tensor.len());
     }
 
-    fn release_bytes(&self, data: &[u8]) {
+    /// Where `data`, a slice of the map, lies in the file.
+    fn byte_range(&self, data: &[u8]) -> Range<usize> {
         let start = data.as_ptr() as usize - self.file.as_ptr() as usize;
-        self.file.release(start..start + data.len());
+        start..start + data.len()
+    }
+
+    fn release_bytes(&self, data: &[u8]) {
+        self.file.release(self.byte_range(data));
     }
 
     fn release_elements(&self, tensor: &FileTensor<'_>, elements: Range<usize>) {
-        let start = tensor.data.as_ptr() as usize - self.file.as_ptr() as usize;
+        let start = self.byte_range(tensor.data).start;
         self.file
             .release(start + elements.start * tensor.width..start + elements.end * tensor.width);
     }

@@ -311,13 +311,8 @@ impl TeamGuard<'_> {
             shared.claim_and_run(gen, &job);
         }
         // Every task done, then every worker gone from the job: only then may `job` die.
-        let expected = if per_thread {
-            tasks.min(self.team.threads)
-        } else {
-            tasks
-        };
         let mut spins = 0u32;
-        while shared.done.load(Ordering::Acquire) < expected {
+        while shared.done.load(Ordering::Acquire) < tasks {
             wait_a_little(&mut spins);
         }
         while shared.active.load(Ordering::SeqCst) > 0 {
