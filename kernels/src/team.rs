@@ -38,7 +38,8 @@ struct Job<'a> {
 
 /// What the caller and the workers share.
 struct Shared {
-    /// The job generation in the high 32 bits, the next unclaimed task in the low 32.
+    /// The job generation in the high 32 bits, the next unclaimed task in the low 32 (at or
+    /// above [`CLOSED`] once the job's caller has closed it).
     ticket: AtomicU64,
     /// The current job (a `Job` on the publishing caller's stack), valid while `ticket`'s
     /// generation is its own and a worker holds `active`.
@@ -65,9 +66,23 @@ thread_local! {
 
 const INDEX_BITS: u32 = 32;
 const INDEX_MASK: u64 = (1 << INDEX_BITS) - 1;
+/// A ticket index at or above this marks its job closed. Claims go on adding 1 to a closed
+/// ticket (at most one per thread and job), so the index stays far below `INDEX_MASK` and never
+/// carries into the generation; jobs have fewer tasks than this.
+const CLOSED: u64 = 1 << (INDEX_BITS - 1);
 
 fn generation(ticket: u64) -> u64 {
     ticket >> INDEX_BITS
+}
+
+/// The generation after `gen`, wrapping within its 32 bits.
+fn next_generation(gen: u64) -> u64 {
+    (gen + 1) & INDEX_MASK
+}
+
+/// Whether a worker may join the job of generation `gen`, given the ticket it loaded.
+fn is_open(ticket: u64, gen: u64) -> bool {
+    generation(ticket) == gen && (ticket & INDEX_MASK) < CLOSED
 }
 
 /// A team of threads for one user (an embedder): `threads - 1` workers and the caller.
@@ -187,11 +202,10 @@ impl Shared {
     fn claim_and_run(&self, gen: u64, job: &Job<'_>) {
         loop {
             let ticket = self.ticket.fetch_add(1, Ordering::AcqRel);
-            let index = (ticket & INDEX_MASK) as usize;
-            if generation(ticket) != gen || index >= job.tasks {
+            if !is_open(ticket, gen) || (ticket & INDEX_MASK) as usize >= job.tasks {
                 return;
             }
-            self.run_one(job, index);
+            self.run_one(job, (ticket & INDEX_MASK) as usize);
         }
     }
 
@@ -246,14 +260,13 @@ fn work(shared: &Shared, index: usize) {
         seen = gen;
 
         // Join: announce first, then check the job is still that generation's and open. The
-        // caller returns only after it has seen `active` at zero with every task done, so while
-        // this thread is active the job (on the caller's stack) stays alive.
+        // caller closes the ticket first and only then waits for `active` to reach zero, all
+        // SeqCst: if this load sees the job open, it precedes the close, so this thread's
+        // increment precedes the caller's wait, which then lasts until the decrement below.
+        // A load after the close sees it closed (or a newer generation) and leaves the job be.
         shared.active.fetch_add(1, Ordering::SeqCst);
         let ticket = shared.ticket.load(Ordering::SeqCst);
-        // Open: the generation's own, and not yet closed by its caller (closing sets the index
-        // to its maximum; a per-thread job's index stays 0 until then).
-        let open = (ticket & INDEX_MASK) != INDEX_MASK;
-        if generation(ticket) == gen && open {
+        if is_open(ticket, gen) {
             // SAFETY: the pointer was stored before the generation was published (Release, read
             // here through the SeqCst load of the same ticket), belongs to generation `gen`
             // (a newer job cannot be published while this thread is active, see above), and
@@ -287,6 +300,11 @@ impl TeamGuard<'_> {
     /// Runs `task(i)` for `i` in `0..tasks` on the team; returns when all are done. A task's
     /// panic is re-raised here, after every task has finished.
     fn publish(&self, tasks: usize, task: &(dyn Fn(usize) + Sync), per_thread: bool) {
+        if tasks as u64 >= CLOSED {
+            // More tasks than the ticket can count: not a real workload; run them here.
+            (0..tasks).for_each(task);
+            return;
+        }
         let shared = &*self.team.shared;
         let job = Job {
             task,
@@ -294,7 +312,7 @@ impl TeamGuard<'_> {
             per_thread,
         };
         shared.done.store(0, Ordering::Relaxed);
-        let gen = generation(shared.ticket.load(Ordering::Relaxed)) + 1;
+        let gen = next_generation(generation(shared.ticket.load(Ordering::Relaxed)));
         // The lifetime is erased for the shared slot; the job outlives every use (see `work`).
         shared.job.store(
             (&job as *const Job<'_>).cast_mut().cast(),
@@ -310,18 +328,20 @@ impl TeamGuard<'_> {
         } else {
             shared.claim_and_run(gen, &job);
         }
-        // Every task done, then every worker gone from the job: only then may `job` die.
+        // Every task done; then the job closed, so that a worker that joins late finds nothing
+        // open; then every worker that did join gone from it: only then may `job` die. (Closing
+        // after the wait for `active` would let a worker join between the two and use `job`
+        // after it died.)
         let mut spins = 0u32;
         while shared.done.load(Ordering::Acquire) < tasks {
             wait_a_little(&mut spins);
         }
+        shared
+            .ticket
+            .store((gen << INDEX_BITS) | CLOSED, Ordering::SeqCst);
         while shared.active.load(Ordering::SeqCst) > 0 {
             wait_a_little(&mut spins);
         }
-        // Close the generation's ticket, so that a worker that joins late finds nothing open.
-        shared
-            .ticket
-            .store((gen << INDEX_BITS) | INDEX_MASK, Ordering::SeqCst);
         if let Some(panic) = shared
             .panic
             .lock()
@@ -357,5 +377,27 @@ impl TaskRunner for TeamGuard<'_> {
             _ if self.team.threads == 1 || IN_TASK.get() => (0..tasks).for_each(task),
             _ => self.publish(tasks, task, false),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generations_wrap_and_closed_tickets_stay_closed() {
+        assert_eq!(next_generation(INDEX_MASK), 0);
+        let last = INDEX_MASK << INDEX_BITS;
+        assert!(is_open(last, INDEX_MASK));
+        // Claims after the close (one per thread) keep it closed and its generation unchanged.
+        let closed = last | CLOSED;
+        assert!(!is_open(closed, INDEX_MASK));
+        assert!(!is_open(closed + 1024, INDEX_MASK));
+        assert_eq!(generation(closed + 1024), INDEX_MASK);
+        // A newer generation's ticket is not open for a worker that saw an older one.
+        assert!(!is_open(
+            next_generation(INDEX_MASK) << INDEX_BITS,
+            INDEX_MASK
+        ));
     }
 }

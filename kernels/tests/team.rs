@@ -196,3 +196,29 @@ fn kernels_split_over_a_team_give_the_one_thread_bits() {
         );
     }
 }
+
+/// Many short jobs on more threads than cores: a worker often loses its core between seeing a
+/// job and joining it, and then must find the job closed rather than run a task of a job whose
+/// caller has returned (or corrupt the next job's ticket). Every task of every job runs once,
+/// and no task runs on behalf of a finished job.
+#[test]
+fn late_joiners_never_touch_a_finished_job() {
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+    const ROUNDS: usize = 100_000;
+    let threads = 2 * std::thread::available_parallelism().map_or(2, |n| n.get()) + 1;
+    for spin in [Duration::ZERO, Duration::from_micros(5)] {
+        let team = Team::new(threads, "test", spin).unwrap();
+        let mut expected = RUNS.load(Ordering::SeqCst);
+        for round in 0..ROUNDS {
+            let tasks = 2 + round % 3;
+            let counts: Vec<AtomicUsize> = (0..tasks).map(|_| AtomicUsize::new(0)).collect();
+            team.lock().run(tasks, &|i| {
+                counts[i].fetch_add(1, Ordering::Relaxed);
+                RUNS.fetch_add(1, Ordering::SeqCst);
+            });
+            expected += tasks;
+            assert!(counts.iter().all(|c| c.load(Ordering::Relaxed) == 1));
+            assert_eq!(RUNS.load(Ordering::SeqCst), expected, "round {round}");
+        }
+    }
+}
