@@ -85,8 +85,10 @@ const OTHER_WEIGHTS: [&str; 9] = [
 
 /// Writes an int8 copy of the model directory `src` into `dst` (created if needed): every
 /// dense-layer weight of the encoder as int8 values with one f32 scale per output channel
-/// (symmetric: `scale = max |w| / 127`), every other tensor unchanged, the scheme named in the
-/// file's metadata; and the directory's other files (config, tokenizer, pooling) copied.
+/// (symmetric: `scale = max |w| / 127`), the word-embedding table likewise with one scale per
+/// row (read in place at load: the all-MiniLM-L6-v2 file goes from 90.9 to about 23 MB), every
+/// other tensor unchanged, the scheme named in the file's metadata; and the directory's other
+/// files (config, tokenizer, pooling) copied.
 /// [`crate::Embedder::from_dir`] on `dst` then runs in int8.
 ///
 /// With `calibration` (default: built-in texts), each dense layer is smoothed first
@@ -212,42 +214,20 @@ pub fn quantize_model(
     let mut out: Vec<(String, Tensor<'_>)> = Vec::new();
     for (name, dtype, shape, data) in tensors.all() {
         let short = name.strip_prefix(tensors.prefix()).unwrap_or(&name);
+        if short == WORD_EMBEDDINGS {
+            // int8 rows, one symmetric scale each: a quarter of the f32 table's bytes.
+            let (vocab, h) = (config.vocab_size, config.hidden_size);
+            let (values, scales) = quantize_rows(&tensors, short, vocab, h, None, &source_path)?;
+            out.extend(int8_tensors(&name, values, scales, None, h));
+            continue;
+        }
         let Some((n, k, smooth)) = dense.get(short) else {
             out.push((name, Tensor::borrowed(dtype, shape, data)));
             continue;
         };
-        let (n, k) = (*n, *k);
-        let weight = tensors.find(&[short], &[n, k])?;
-        let mut values = vec![0i8; n * k];
-        let mut scales = vec![0.0f32; n];
-        let mut row = vec![0.0f32; k];
-        for (j, scale) in scales.iter_mut().enumerate() {
-            weight.convert(j * k, &mut row)?;
-            if let Some(smooth) = smooth {
-                row.iter_mut().zip(smooth).for_each(|(w, m)| *w *= m);
-            }
-            *scale = quantize_weight_row(&row, &mut values[j * k..(j + 1) * k]);
-            if !scale.is_finite() {
-                return Err(Error::Safetensors {
-                    path: source_path.clone(),
-                    message: format!("{short}: row {j} holds a value that is not finite"),
-                });
-            }
-        }
-        let bytes = values.iter().map(|&v| v as u8).collect();
-        let scale_bytes = scales.iter().flat_map(|s| s.to_le_bytes()).collect();
-        out.push((
-            format!("{name}_scale"),
-            Tensor::owned(Dtype::F32, vec![n], scale_bytes),
-        ));
-        if let Some(smooth) = smooth {
-            let smooth_bytes = smooth.iter().flat_map(|m| m.to_le_bytes()).collect();
-            out.push((
-                format!("{name}_smooth"),
-                Tensor::owned(Dtype::F32, vec![k], smooth_bytes),
-            ));
-        }
-        out.push((name, Tensor::owned(Dtype::I8, vec![n, k], bytes)));
+        let (values, scales) =
+            quantize_rows(&tensors, short, *n, *k, smooth.as_deref(), &source_path)?;
+        out.extend(int8_tensors(&name, values, scales, smooth.as_deref(), *k));
     }
 
     std::fs::create_dir_all(dst).map_err(|e| io_error(dst, e))?;
@@ -277,6 +257,65 @@ pub fn quantize_model(
         input_bytes: size(&source_path)?,
         output_bytes: size(&target)?,
     })
+}
+
+/// The word-embedding table's name (without the file's prefix).
+const WORD_EMBEDDINGS: &str = "embeddings.word_embeddings.weight";
+
+/// The `n x k` tensor `name`, each row multiplied by `smooth` (if any) and quantised with its
+/// own symmetric scale: (row-major values, scales).
+fn quantize_rows(
+    tensors: &crate::weights::Tensors<'_>,
+    name: &str,
+    n: usize,
+    k: usize,
+    smooth: Option<&[f32]>,
+    path: &Path,
+) -> Result<(Vec<i8>, Vec<f32>)> {
+    let weight = tensors.find(&[name], &[n, k])?;
+    let mut values = vec![0i8; n * k];
+    let mut scales = vec![0.0f32; n];
+    let mut row = vec![0.0f32; k];
+    for (j, scale) in scales.iter_mut().enumerate() {
+        weight.convert(j * k, &mut row)?;
+        if let Some(smooth) = smooth {
+            row.iter_mut().zip(smooth).for_each(|(w, m)| *w *= m);
+        }
+        *scale = quantize_weight_row(&row, &mut values[j * k..(j + 1) * k]);
+        if !scale.is_finite() {
+            return Err(Error::Safetensors {
+                path: path.to_owned(),
+                message: format!("{name}: row {j} holds a value that is not finite"),
+            });
+        }
+    }
+    Ok((values, scales))
+}
+
+/// The tensors a quantised `name` is stored as: `{name}_scale` (F32 `[n]`), `{name}_smooth`
+/// (F32 `[k]`, with smoothing) and `name` itself (I8 `[n, k]`).
+fn int8_tensors(
+    name: &str,
+    values: Vec<i8>,
+    scales: Vec<f32>,
+    smooth: Option<&[f32]>,
+    k: usize,
+) -> Vec<(String, Tensor<'static>)> {
+    let n = scales.len();
+    let floats = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect();
+    let mut out = vec![(
+        format!("{name}_scale"),
+        Tensor::owned(Dtype::F32, vec![n], floats(&scales)),
+    )];
+    if let Some(smooth) = smooth {
+        out.push((
+            format!("{name}_smooth"),
+            Tensor::owned(Dtype::F32, vec![k], floats(smooth)),
+        ));
+    }
+    let bytes = values.into_iter().map(|v| v as u8).collect();
+    out.push((name.to_owned(), Tensor::owned(Dtype::I8, vec![n, k], bytes)));
+    out
 }
 
 /// Copies the files of `src` (recursively) into `dst`, except weights in any format.

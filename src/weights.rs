@@ -4,7 +4,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use minilm_kernels::mapped_file::{MappedF32, MappedFile};
+use minilm_kernels::mapped_file::{MappedBytes, MappedF32, MappedFile};
 use minilm_kernels::AlignedF32;
 use safetensors::{Dtype, SafeTensors};
 
@@ -14,12 +14,17 @@ use crate::error::{Error, Result};
 /// Bytes of a tensor converted before their pages of the map are released.
 const RELEASE_BYTES: usize = 1 << 20;
 
-/// The metadata key naming a quantised file's scheme, and the one scheme this version reads:
-/// int8 dense-layer weights, symmetric per output channel (`{name}.weight` as I8 `[n, k]` and
+/// The metadata key naming a quantised file's scheme, and the scheme this version writes: int8
+/// dense-layer weights, symmetric per output channel (`{name}.weight` as I8 `[n, k]` and
 /// `{name}.weight_scale` as F32 `[n]`, `w ≈ scale · value`), to be run with per-token
-/// asymmetric u8 activations; every other tensor as in the f32 model.
+/// asymmetric u8 activations; the word embeddings likewise int8, one symmetric scale per row
+/// (`embeddings.word_embeddings.weight` as I8 `[vocab, hidden]` and `..._scale` as F32
+/// `[vocab]`); every other tensor as in the f32 model.
 pub(crate) const QUANTIZATION_KEY: &str = "minilm.quantization";
-pub(crate) const QUANTIZATION_SCHEME: &str = "int8-weight-per-channel-symmetric/v1";
+pub(crate) const QUANTIZATION_SCHEME: &str = "int8-weight-per-channel-symmetric/v2";
+/// The schemes this version reads: the current one, and v1 (the same but with f32 word
+/// embeddings, which load as before).
+const READABLE_SCHEMES: [&str; 2] = [QUANTIZATION_SCHEME, "int8-weight-per-channel-symmetric/v1"];
 
 /// An open safetensors file. Tensors are read through [`WeightFile::tensors`].
 pub(crate) struct WeightFile {
@@ -60,13 +65,14 @@ impl WeightFile {
             .and_then(|m| m.get(QUANTIZATION_KEY))
         {
             None => false,
-            Some(scheme) if scheme == QUANTIZATION_SCHEME => true,
+            Some(scheme) if READABLE_SCHEMES.contains(&scheme.as_str()) => true,
             Some(scheme) => {
                 return Err(Error::Safetensors {
                     path: self.path.clone(),
                     message: format!(
                         "quantised with scheme {scheme:?}, which this version of minilm does not \
-                         read (it reads {QUANTIZATION_SCHEME:?}); quantise the f32 model again"
+                         read (it reads {}); quantise the f32 model again",
+                        READABLE_SCHEMES.map(|s| format!("{s:?}")).join(", ")
                     ),
                 })
             }
@@ -267,6 +273,48 @@ impl<'a> Tensors<'a> {
                 value: view[index],
             }),
         }
+    }
+
+    /// The table `name` of `rows x width` int8 values with one scale per row (`{name}_scale`,
+    /// each finite and non-negative), the values read in place from the map, when the file
+    /// stores `name` as I8; `None` when it stores it as floats (read those with
+    /// [`Tensors::in_place`] or [`Tensors::get`]). Nothing of the values is read at load.
+    pub(crate) fn int8_rows_in_place(
+        &self,
+        name: &str,
+        rows: usize,
+        width: usize,
+    ) -> Result<Option<(MappedBytes, Vec<f32>)>> {
+        let full = format!("{}{name}", self.prefix);
+        let Ok(view) = self.st.tensor(&full) else {
+            return Ok(None);
+        };
+        if view.dtype() != Dtype::I8 {
+            return Ok(None);
+        }
+        if view.shape() != [rows, width] {
+            return Err(Error::TensorShape {
+                path: self.path.to_owned(),
+                name: name.to_owned(),
+                expected: vec![rows, width],
+                found: view.shape().to_vec(),
+            });
+        }
+        let scale_name = format!("{name}_scale");
+        let scales = self.get(&scale_name, &[rows])?;
+        if let Some(bad) = scales.iter().find(|s| !(s.is_finite() && **s >= 0.0)) {
+            return Err(Error::Safetensors {
+                path: self.path.to_owned(),
+                message: format!("{scale_name} holds {bad}, not a finite non-negative scale"),
+            });
+        }
+        // The header's offsets were checked against the file when it was parsed.
+        let values = MappedBytes::new(Arc::clone(self.file), self.byte_range(view.data()))
+            .ok_or_else(|| Error::Safetensors {
+                path: self.path.to_owned(),
+                message: format!("{name} lies outside the file"),
+            })?;
+        Ok(Some((values, scales.to_vec())))
     }
 
     /// Gives back the pages of the map that hold `tensor` (see [`MappedFile::release`]).

@@ -200,10 +200,8 @@ fn unsmoothed_directory_equals_quantising_at_load_and_smoothing_changes_the_file
     let summary =
         minilm::quantize_model(model_dir(), out.path(), Calibration::None).expect("quantize");
     assert_eq!(summary.quantized_tensors, 36);
-    assert!(
-        (summary.output_bytes as f64) < 0.7 * summary.input_bytes as f64,
-        "{summary:?}"
-    );
+    // int8 dense weights and word embeddings: 90.9 MB down to about 24 MB.
+    assert!(summary.output_bytes <= 25_000_000, "{summary:?}");
     let loaded = Embedder::from_dir(out.path(), &Options::default()).expect("load int8 dir");
     assert_eq!(loaded.precision(), Precision::Int8);
     let at_load = embedder(Precision::Int8);

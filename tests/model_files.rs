@@ -558,6 +558,22 @@ fn broken_quantized_files_are_reported() {
             }),
             vec!["missing tensor", "_scale"],
         ),
+        (
+            "word-embedding shape",
+            Box::new(|h| {
+                h["embeddings.word_embeddings.weight"]["shape"] =
+                    serde_json::json!([TINY_HIDDEN, TINY_VOCAB]);
+            }),
+            vec!["embeddings.word_embeddings.weight", "shape"],
+        ),
+        (
+            "missing word-embedding scale",
+            Box::new(|h| {
+                let entry = h.remove("embeddings.word_embeddings.weight_scale").unwrap();
+                h.insert("embeddings.word_embeddings.weight_scales".into(), entry);
+            }),
+            vec!["missing tensor", "embeddings.word_embeddings.weight_scale"],
+        ),
     ];
     for (what, edit, expected) in cases {
         let (_src, dst) = tiny_int8_dir("int8-broken");
@@ -571,8 +587,14 @@ fn broken_quantized_files_are_reported() {
 
 #[test]
 fn non_finite_or_negative_scales_are_reported() {
-    let scale = "encoder.layer.0.output.dense.weight_scale";
-    for bad in [f32::NAN, f32::INFINITY, -1.0] {
+    let scales = [
+        "encoder.layer.0.output.dense.weight_scale",
+        "embeddings.word_embeddings.weight_scale",
+    ];
+    for (scale, bad) in scales
+        .into_iter()
+        .flat_map(|s| [f32::NAN, f32::INFINITY, -1.0].map(|bad| (s, bad)))
+    {
         let (_src, dst) = tiny_int8_dir("int8-scale");
         let path = dst.path().join("model.safetensors");
         let mut bytes = std::fs::read(&path).unwrap();
@@ -587,6 +609,51 @@ fn non_finite_or_negative_scales_are_reported() {
             "{bad}: {message}"
         );
     }
+}
+
+/// A file of the first quantised format (scheme v1: int8 dense weights, f32 word embeddings)
+/// still loads, and computes what the current format (int8 word embeddings) does: quantising
+/// the f32 table's rows at load gives the very values the current file stores.
+#[test]
+fn first_format_int8_files_load_and_match_the_current_format() {
+    use safetensors::tensor::TensorView;
+    use safetensors::{Dtype, SafeTensors};
+    let (src, current) = tiny_int8_dir("int8-v2");
+    let v1 = TempDir::new("int8-v1");
+    minilm::quantize_model(src.path(), v1.path(), minilm::Calibration::None).expect("quantize");
+    let source = std::fs::read(src.path().join("model.safetensors")).unwrap();
+    let source = SafeTensors::deserialize(&source).unwrap();
+    let words = source.tensor("embeddings.word_embeddings.weight").unwrap();
+    assert_eq!(words.dtype(), Dtype::F32);
+    let path = v1.path().join("model.safetensors");
+    let bytes = std::fs::read(&path).unwrap();
+    let int8 = SafeTensors::deserialize(&bytes).unwrap();
+    let mut tensors: Vec<(String, TensorView<'_>)> = int8
+        .tensors()
+        .into_iter()
+        .filter(|(name, _)| !name.starts_with("embeddings.word_embeddings"))
+        .collect();
+    tensors.push(("embeddings.word_embeddings.weight".into(), words));
+    let metadata = [
+        (
+            "minilm.quantization".to_owned(),
+            "int8-weight-per-channel-symmetric/v1".to_owned(),
+        ),
+        ("format".to_owned(), "pt".to_owned()),
+    ]
+    .into_iter()
+    .collect();
+    let written = safetensors::serialize(tensors, Some(metadata)).unwrap();
+    drop(int8);
+    std::fs::write(&path, written).unwrap();
+
+    let old = load(v1.path()).expect("a v1 file loads");
+    assert_eq!(old.precision(), minilm::Precision::Int8);
+    let new = load(current.path()).unwrap();
+    assert!(same_bits(
+        &old.embed(TEXT).unwrap(),
+        &new.embed(TEXT).unwrap()
+    ));
 }
 
 /// Sets element `index` of tensor `name` to `value` (in the tensor's own dtype).

@@ -114,6 +114,38 @@ impl std::fmt::Debug for MappedF32 {
     }
 }
 
+/// Bytes read in place from a shared [`MappedFile`]: an int8 table used a few rows at a time
+/// (a quantised word-embedding table) costs page faults for the rows used, nothing at load.
+#[derive(Clone)]
+pub struct MappedBytes {
+    file: Arc<MappedFile>,
+    range: Range<usize>,
+}
+
+impl MappedBytes {
+    /// The bytes `range` of `file`, or `None` when the range is outside the file.
+    pub fn new(file: Arc<MappedFile>, range: Range<usize>) -> Option<MappedBytes> {
+        file.get(range.clone())?;
+        Some(MappedBytes { file, range })
+    }
+}
+
+impl Deref for MappedBytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.file[self.range.clone()]
+    }
+}
+
+impl std::fmt::Debug for MappedBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MappedBytes")
+            .field("len", &self.range.len())
+            .finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,8 +171,15 @@ mod tests {
             MappedF32::new(file.clone(), 8..24).is_none(),
             "past the end"
         );
+        let bytes = MappedBytes::new(file.clone(), 15..17).unwrap();
+        assert_eq!(&bytes[..], &[0, 7]);
+        assert!(
+            MappedBytes::new(file.clone(), 16..18).is_none(),
+            "past the end"
+        );
         drop(file);
         assert_eq!(view[0], -2.0, "the view keeps the map alive");
+        assert_eq!(bytes[1], 7);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

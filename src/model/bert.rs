@@ -6,7 +6,8 @@
 
 use std::ops::Range;
 
-use minilm_kernels::mapped_file::MappedF32;
+use minilm_kernels::mapped_file::{MappedBytes, MappedF32};
+use minilm_kernels::qgemm::{dequantize_weight, round_trip_weight_row};
 use minilm_kernels::{AlignedF32, Epilogue, Kernels, PackedWeights, QuantizedWeights, TaskRunner};
 
 use crate::config::BertConfig;
@@ -323,30 +324,53 @@ impl Dense {
     }
 }
 
-/// The word-embedding table: in place in the mapped file when it is stored as aligned F32 (only
-/// the rows a text uses are ever read), else a converted copy.
+/// The word-embedding table: in place in the mapped file when it is stored as aligned F32 or as
+/// int8 rows (only the rows a text uses are ever read), else a converted copy.
 enum WordEmbeddings {
     InPlace(MappedF32),
     Copied(AlignedF32),
+    /// int8 values, one symmetric scale per row (a quantised file).
+    Int8 {
+        values: MappedBytes,
+        scales: Vec<f32>,
+    },
 }
 
 impl WordEmbeddings {
+    const NAME: &'static str = "embeddings.word_embeddings.weight";
+
     fn load(tensors: &Tensors<'_>, vocab: usize, h: usize) -> Result<WordEmbeddings> {
-        const NAME: &str = "embeddings.word_embeddings.weight";
-        Ok(match tensors.in_place(NAME, &[vocab, h])? {
+        if tensors.is_quantized() {
+            if let Some((values, scales)) = tensors.int8_rows_in_place(Self::NAME, vocab, h)? {
+                return Ok(WordEmbeddings::Int8 { values, scales });
+            }
+        }
+        Ok(match tensors.in_place(Self::NAME, &[vocab, h])? {
             Some(view) => WordEmbeddings::InPlace(view),
-            None => WordEmbeddings::Copied(tensors.get(NAME, &[vocab, h])?),
+            None => WordEmbeddings::Copied(tensors.get(Self::NAME, &[vocab, h])?),
         })
     }
-}
 
-impl std::ops::Deref for WordEmbeddings {
-    type Target = [f32];
-
-    fn deref(&self) -> &[f32] {
+    /// Writes row `word` (`out.len()` wide) into `out`. With `int8`, an f32 table's row goes
+    /// through the int8 round trip a quantised file stores, so quantising at load computes what
+    /// the file would.
+    fn row_into(&self, word: usize, out: &mut [f32], int8: bool) {
+        let h = out.len();
+        let f32_row = |table: &[f32], out: &mut [f32]| {
+            out.copy_from_slice(&table[word * h..(word + 1) * h]);
+            if int8 {
+                round_trip_weight_row(out);
+            }
+        };
         match self {
-            WordEmbeddings::InPlace(view) => view,
-            WordEmbeddings::Copied(values) => values,
+            WordEmbeddings::InPlace(view) => f32_row(view, out),
+            WordEmbeddings::Copied(values) => f32_row(values, out),
+            WordEmbeddings::Int8 { values, scales } => {
+                let scale = scales[word];
+                for (d, &q) in out.iter_mut().zip(&values[word * h..(word + 1) * h]) {
+                    *d = dequantize_weight(q as i8, scale);
+                }
+            }
         }
     }
 }
@@ -365,7 +389,7 @@ pub(crate) struct Bert {
 
 impl Bert {
     /// Loads and packs every tensor, checking each against `config`. The word embeddings (half
-    /// the file) are copied on a second thread while the layers are packed.
+    /// an f32 file) are checked on a second thread while the layers are packed.
     pub(crate) fn load(
         config: &BertConfig,
         tensors: &Tensors<'_>,
@@ -510,16 +534,17 @@ impl Bert {
     /// Word + position + token-type embeddings, then LayerNorm.
     fn embed(&self, batch: &TokenBatch, out: &mut [f32], runner: &dyn TaskRunner) {
         let h = self.config.hidden_size;
+        let int8 = self.precision == Precision::Int8;
         for range in &batch.sequences {
             for (position, row) in range.clone().enumerate() {
                 let word = batch.ids[row] as usize;
                 let kind = batch.type_ids[row] as usize;
                 let dst = &mut out[row * h..(row + 1) * h];
-                let w = &self.word_embeddings[word * h..(word + 1) * h];
+                self.word_embeddings.row_into(word, dst, int8);
                 let p = &self.position_embeddings[position * h..(position + 1) * h];
                 let t = &self.token_type_embeddings[kind * h..(kind + 1) * h];
-                for (((d, &w), &p), &t) in dst.iter_mut().zip(w).zip(p).zip(t) {
-                    *d = w + t + p;
+                for ((d, &p), &t) in dst.iter_mut().zip(p).zip(t) {
+                    *d = *d + t + p;
                 }
             }
         }

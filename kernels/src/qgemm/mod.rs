@@ -152,9 +152,37 @@ pub fn quantize_weight_row(row: &[f32], out: &mut [i8]) -> f32 {
     }
     let scale = max / WEIGHT_MAX as f32;
     for (q, &x) in out.iter_mut().zip(row) {
-        *q = round_even_small(x / scale).clamp(-WEIGHT_MAX as f32, WEIGHT_MAX as f32) as i8;
+        *q = quantize_weight(x, scale);
     }
     scale
+}
+
+/// One value of a row whose scale is `scale` (> 0), as [`quantize_weight_row`] quantises it.
+#[inline(always)]
+fn quantize_weight(x: f32, scale: f32) -> i8 {
+    round_even_small(x / scale).clamp(-WEIGHT_MAX as f32, WEIGHT_MAX as f32) as i8
+}
+
+/// A stored int8 value back in f32: `q · scale`.
+#[inline(always)]
+pub fn dequantize_weight(q: i8, scale: f32) -> f32 {
+    f32::from(q) * scale
+}
+
+/// Replaces a row of finite values by its int8 round trip, `dequantize_weight(q, s)` for the
+/// `q` and `s` that [`quantize_weight_row`] gives, bit for bit, without a buffer: what an int8
+/// table lookup returns, for a caller that holds the f32 table (quantising at load).
+pub fn round_trip_weight_row(row: &mut [f32]) {
+    let max = row.iter().fold(0.0f32, |m, &x| m.max(x.abs()));
+    if max == 0.0 || !max.is_finite() {
+        let scale = if max == 0.0 { 0.0 } else { f32::NAN };
+        row.fill(dequantize_weight(0, scale));
+        return;
+    }
+    let scale = max / WEIGHT_MAX as f32;
+    for x in row {
+        *x = dequantize_weight(quantize_weight(*x, scale), scale);
+    }
 }
 
 /// One row's activation quantisation: `a ≈ scale · (u - zero)`.
@@ -406,7 +434,28 @@ impl Kernels {
 
 #[cfg(test)]
 mod tests {
-    use super::round_even_small;
+    use super::{dequantize_weight, quantize_weight_row, round_even_small, round_trip_weight_row};
+
+    #[test]
+    fn a_round_trip_equals_quantising_then_dequantising() {
+        let rows: [Vec<f32>; 4] = [
+            (0..384)
+                .map(|i| ((i * 37 % 101) as f32 - 50.0) / 313.0)
+                .collect(),
+            vec![0.0; 7],
+            vec![1e-30, -3e-31, 2.5e-30],
+            vec![-1.0, 0.5, 1.0 / 254.0, 3.0 / 254.0, -0.25],
+        ];
+        for row in rows {
+            let mut q = vec![0i8; row.len()];
+            let scale = quantize_weight_row(&row, &mut q);
+            let expected: Vec<f32> = q.iter().map(|&q| dequantize_weight(q, scale)).collect();
+            let mut trip = row.clone();
+            round_trip_weight_row(&mut trip);
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&trip), bits(&expected), "{row:?}");
+        }
+    }
 
     #[test]
     fn round_even_small_equals_round_ties_even_in_range() {

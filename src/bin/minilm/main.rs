@@ -352,7 +352,7 @@ fn quantize(args: QuantizeArgs, quiet: bool) -> Result<(), String> {
     let mb = |bytes: u64| bytes as f64 / 1e6;
     let _ = writeln!(
         std::io::stderr(),
-        "minilm: wrote {}: {} dense weights in int8, model.safetensors {:.1} MB -> {:.1} MB",
+        "minilm: wrote {}: {} dense weights and the word embeddings in int8, model.safetensors {:.1} MB -> {:.1} MB",
         args.output.display(),
         summary.quantized_tensors,
         mb(summary.input_bytes),
