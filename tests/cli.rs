@@ -348,7 +348,7 @@ fn quantize_writes_a_model_that_embed_runs_in_int8() {
         String::from_utf8_lossy(&report.stderr)
     );
     let stderr = String::from_utf8_lossy(&report.stderr);
-    assert!(stderr.contains("36 dense weights in int8"), "{stderr}");
+    assert!(stderr.contains("36 dense weights and the word embeddings in int8"), "{stderr}");
 
     let text = "A man is playing a guitar.";
     let file: Vec<f32> =
