@@ -9,6 +9,7 @@ use std::time::Duration;
 use minilm_kernels::team::{Team, TeamGuard};
 use minilm_kernels::{Isa, Kernels, TaskRunner};
 
+use crate::calibrate::{builtin_texts, Smoothing, AT_LOAD_TEXTS};
 use crate::config::{BertConfig, Pooling, SentenceConfig};
 use crate::error::{Error, Result};
 use crate::model::bert::{Activations, Bert, Dense, Tap, TokenBatch};
@@ -172,8 +173,10 @@ impl Options {
 
     /// The dense layers' arithmetic. Default: the model file's — [`Precision::F32`] for an f32
     /// (or f16) file, quantising nothing; [`Precision::Int8`] for a file written by
-    /// [`crate::quantize_model`]. `Int8` on an f32 file quantises its weights at load; `F32` on
-    /// an int8 file is an error.
+    /// [`crate::quantize_model`]. `Int8` on an f32 file quantises its weights at load, smoothed
+    /// with factors calibrated on 32 built-in sentences (an f32 pass over them at load; the
+    /// same as [`crate::quantize_model`] with [`crate::Calibration::AtLoad`]); `F32` on an int8
+    /// file is an error.
     ///
     /// ```
     /// use minilm::{Embedder, Options, Precision};
@@ -300,6 +303,17 @@ impl Embedder {
                 .unwrap_or(model_limit)
                 .min(model_limit),
         };
+        let weights = WeightFile::open(&dir.join("model.safetensors"))?;
+        let tensors = weights.tensors()?;
+        // int8 on an f32 file is calibrated (SmoothQuant, `calibrate.rs`): the f32 model loads
+        // first and runs over a few built-in texts, then the weights are quantised with the
+        // factors that gives.
+        let calibrate = options.precision == Some(Precision::Int8) && !tensors.is_quantized();
+        let precision = if calibrate {
+            Some(Precision::F32)
+        } else {
+            options.precision
+        };
         // The tokenizer (JSON parsing) and the weights (conversion and packing) load on two
         // threads: together they are most of the cold start.
         let tokenizer_path = dir.join("tokenizer.json");
@@ -307,9 +321,7 @@ impl Embedder {
             let tokenizer = scope.spawn(|| {
                 TextTokenizer::from_file(&tokenizer_path, max_length, sentence.lowercase)
             });
-            let bert = WeightFile::open(&dir.join("model.safetensors")).and_then(|weights| {
-                Bert::load(&config, &weights.tensors()?, kernels, options.precision)
-            });
+            let bert = Bert::load(&config, &tensors, kernels, precision, None);
             let tokenizer = tokenizer
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
@@ -318,7 +330,7 @@ impl Embedder {
         let (tokenizer, bert) = (tokenizer?, bert?);
         let team = Team::new(threads, "minilm", TEAM_SPIN)
             .map_err(|e| Error::ThreadPool(e.to_string()))?;
-        Ok(Embedder {
+        let mut embedder = Embedder {
             bert,
             tokenizer,
             sentence,
@@ -329,7 +341,23 @@ impl Embedder {
             spare: Mutex::new(Vec::new()),
             workspace_reserved: AtomicUsize::new(0),
             model_dir: dir.to_owned(),
-        })
+        };
+        if calibrate {
+            let builtin = builtin_texts();
+            let texts: Vec<&str> = builtin[..AT_LOAD_TEXTS]
+                .iter()
+                .map(String::as_str)
+                .collect();
+            let smoothing = Smoothing::calibrate(&embedder, &tensors, &config, &texts)?;
+            embedder.bert = Bert::load(
+                &config,
+                &tensors,
+                kernels,
+                Some(Precision::Int8),
+                Some(&smoothing),
+            )?;
+        }
+        Ok(embedder)
     }
 
     /// Downloads (or finds in the Hugging Face cache) a model by Hub id, e.g.

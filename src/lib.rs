@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod calibrate;
 mod config;
 mod embedder;
 mod error;

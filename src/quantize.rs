@@ -8,6 +8,7 @@ use std::path::Path;
 use minilm_kernels::qgemm::quantize_weight_row;
 use safetensors::{Dtype, View};
 
+use crate::calibrate::{builtin_texts, dense_shape, Smoothing, AT_LOAD_TEXTS};
 use crate::config::{io_error, BertConfig, SentenceConfig};
 use crate::error::{Error, Result};
 use crate::model::bert::Dense;
@@ -33,41 +34,13 @@ pub enum Calibration<'a> {
     /// 600 built-in sentences (the first 300 pairs of the STS Benchmark dev split).
     #[default]
     BuiltIn,
+    /// The first 32 of the built-in sentences: what [`crate::Precision::Int8`] calibrates with
+    /// when it quantises an f32 model at load, so the file computes what that does.
+    AtLoad,
     /// The caller's texts (a few hundred typical inputs are plenty).
     Texts(&'a [&'a str]),
-    /// No smoothing: the file holds exactly what [`crate::Precision::Int8`] computes at load.
+    /// No smoothing.
     None,
-}
-
-/// SmoothQuant's migration strength: the share of each channel's activation range moved into
-/// the weights.
-const SMOOTHING_ALPHA: f32 = 0.5;
-
-/// Pairs of the STS-B dev split whose sentences are the built-in calibration texts.
-const CALIBRATION_PAIRS: usize = 300;
-
-/// The built-in calibration texts.
-fn builtin_calibration() -> Vec<String> {
-    const STSB_DEV: &str = include_str!("../tests/data/stsb/stsb-en-dev.csv");
-    let mut texts = Vec::new();
-    for line in STSB_DEV.lines().take(CALIBRATION_PAIRS) {
-        // `sentence1,sentence2,score`, with CSV quoting.
-        let (mut fields, mut field, mut quoted) = (Vec::new(), String::new(), false);
-        let mut chars = line.chars().peekable();
-        while let Some(c) = chars.next() {
-            match c {
-                '"' if quoted && chars.peek() == Some(&'"') => {
-                    chars.next();
-                    field.push('"');
-                }
-                '"' => quoted = !quoted,
-                ',' if !quoted => fields.push(std::mem::take(&mut field)),
-                c => field.push(c),
-            }
-        }
-        texts.extend(fields.into_iter().take(2));
-    }
-    texts
 }
 
 /// Files and folders of a model directory that hold weights in other formats: not copied.
@@ -96,8 +69,9 @@ const OTHER_WEIGHTS: [&str; 9] = [
 /// gets the factor `m_p = sqrt(max |x_p| / max_j |w_jp|)`; the weights are quantised times
 /// `m_p`, the activations divided by it before theirs. Channels with outlying activations (BERT
 /// has a few) then cost the other channels less resolution. The factors are stored with the
-/// weights (`{name}.weight_smooth`). With [`Calibration::None`] the file holds exactly what
-/// [`crate::Precision::Int8`] computes when it quantises an f32 model at load.
+/// weights (`{name}.weight_smooth`). With [`Calibration::AtLoad`] the file holds exactly what
+/// [`crate::Precision::Int8`] computes when it quantises an f32 model at load (on the same
+/// kernel path: the calibration pass runs in f32, whose last bits differ between paths).
 ///
 /// The weights file is written under a temporary name and renamed, so a failed run never
 /// leaves a half-written `model.safetensors`.
@@ -147,66 +121,32 @@ pub fn quantize_model(
         )));
     }
 
-    // Activation maxima per layer and dense layer, from an f32 run over the texts.
-    let maxima = match calibration {
+    // Smoothing factors per layer and dense layer, from an f32 run over the texts.
+    let smoothing = match calibration {
         Calibration::None => None,
-        Calibration::BuiltIn | Calibration::Texts(_) => {
-            let builtin;
+        Calibration::BuiltIn | Calibration::AtLoad | Calibration::Texts(_) => {
+            let builtin = builtin_texts();
             let texts: Vec<&str> = match calibration {
                 Calibration::Texts(texts) => texts.to_vec(),
-                _ => {
-                    builtin = builtin_calibration();
-                    builtin.iter().map(String::as_str).collect()
-                }
+                Calibration::AtLoad => builtin[..AT_LOAD_TEXTS]
+                    .iter()
+                    .map(String::as_str)
+                    .collect(),
+                _ => builtin.iter().map(String::as_str).collect(),
             };
             let embedder = Embedder::from_dir(src, &Options::default().precision(Precision::F32))?;
-            Some(embedder.dense_input_maxima(&texts)?)
+            Some(Smoothing::calibrate(&embedder, &tensors, &config, &texts)?)
         }
     };
 
     // The dense weights, by name without the file's prefix: (n, k, smoothing factors).
-    let (h, inner) = (config.hidden_size, config.intermediate_size);
-    let mut dense: HashMap<String, (usize, usize, Option<Vec<f32>>)> = HashMap::new();
+    let mut dense: HashMap<String, (usize, usize, Option<&[f32]>)> = HashMap::new();
     for layer in 0..config.num_layers {
-        for (slot, kind) in Dense::ALL.into_iter().enumerate() {
-            let (n, k) = match kind {
-                Dense::Qkv | Dense::AttentionOut => (h, h),
-                Dense::Intermediate => (inner, h),
-                Dense::Output => (h, inner),
-            };
-            let names: Vec<String> = kind
-                .names(layer)
-                .into_iter()
-                .map(|n| n + ".weight")
-                .collect();
-            let mut weight_max = vec![0.0f32; k];
-            let mut row = vec![0.0f32; k];
-            for name in &names {
-                let weight = tensors.find(&[name.as_str()], &[n, k])?;
-                for j in 0..n {
-                    weight.convert(j * k, &mut row)?;
-                    for (m, &w) in weight_max.iter_mut().zip(&row) {
-                        *m = m.max(w.abs());
-                    }
-                }
-            }
-            let smooth = maxima.as_ref().map(|maxima| {
-                let x_max = &maxima[layer][slot];
-                x_max
-                    .iter()
-                    .zip(&weight_max)
-                    .map(|(&x, &w)| {
-                        let m = x.powf(SMOOTHING_ALPHA) / w.powf(1.0 - SMOOTHING_ALPHA);
-                        if m.is_finite() && m > 0.0 {
-                            m.clamp(1e-3, 1e3)
-                        } else {
-                            1.0
-                        }
-                    })
-                    .collect::<Vec<f32>>()
-            });
-            for name in names {
-                dense.insert(name, (n, k, smooth.clone()));
+        for kind in Dense::ALL {
+            let (n, k) = dense_shape(&config, kind);
+            let smooth = smoothing.as_ref().map(|s| s.factors(layer, kind));
+            for name in kind.names(layer) {
+                dense.insert(name + ".weight", (n, k, smooth));
             }
         }
     }

@@ -341,14 +341,20 @@ fn bench_reports_latency_and_throughput_as_json() {
 fn quantize_writes_a_model_that_embed_runs_in_int8() {
     let out = TempDir::new("cli-int8");
     let output = out.path().to_str().unwrap();
-    let report = minilm(&["quantize", "--no-smoothing", "--output", output], None);
+    let report = minilm(
+        &["quantize", "--at-load-calibration", "--output", output],
+        None,
+    );
     assert!(
         report.status.success(),
         "{}",
         String::from_utf8_lossy(&report.stderr)
     );
     let stderr = String::from_utf8_lossy(&report.stderr);
-    assert!(stderr.contains("36 dense weights and the word embeddings in int8"), "{stderr}");
+    assert!(
+        stderr.contains("36 dense weights and the word embeddings in int8"),
+        "{stderr}"
+    );
 
     let text = "A man is playing a guitar.";
     let file: Vec<f32> =
@@ -360,7 +366,7 @@ fn quantize_writes_a_model_that_embed_runs_in_int8() {
     .unwrap();
     assert_eq!(
         file, at_load,
-        "the unsmoothed file and --precision int8 differ"
+        "the --at-load-calibration file and --precision int8 differ"
     );
     let f32_vector = &library_vectors(&[text])[0];
     let cos: f32 = file.iter().zip(f32_vector).map(|(a, b)| a * b).sum();

@@ -10,6 +10,7 @@ use minilm_kernels::mapped_file::{MappedBytes, MappedF32};
 use minilm_kernels::qgemm::{dequantize_weight, round_trip_weight_row};
 use minilm_kernels::{AlignedF32, Epilogue, Kernels, PackedWeights, QuantizedWeights, TaskRunner};
 
+use crate::calibrate::Smoothing;
 use crate::config::BertConfig;
 use crate::embedder::Precision;
 use crate::error::{Error, Result};
@@ -76,16 +77,20 @@ enum Weight {
 }
 
 impl Weight {
-    /// Packs (or quantises and packs) an `n x k` weight whose rows come from `rows`.
+    /// Packs (or quantises, with the smoothing factors `smooth` if any, and packs) an `n x k`
+    /// weight whose rows come from `rows`.
     fn from_rows(
         kernels: &Kernels,
         precision: Precision,
+        smooth: Option<&[f32]>,
         n: usize,
         k: usize,
         rows: &mut dyn FnMut(usize, &mut [f32]),
     ) -> Weight {
         match precision {
-            Precision::Int8 => Weight::Int8(kernels.quantize_weight_rows(n, k, rows)),
+            Precision::Int8 => {
+                Weight::Int8(kernels.quantize_weight_rows_smoothed(n, k, smooth, rows))
+            }
             _ => Weight::F32(kernels.pack_weight_rows(n, k, rows)),
         }
     }
@@ -119,6 +124,7 @@ impl Linear {
         tensors: &Tensors<'_>,
         kernels: &Kernels,
         precision: Precision,
+        smooth: Option<&[f32]>,
         name: &str,
         n: usize,
         k: usize,
@@ -139,7 +145,7 @@ impl Linear {
         }
         let weight = tensors.find(&[&format!("{name}.weight")], &[n, k])?;
         let mut converted = Ok(());
-        let packed = Weight::from_rows(kernels, precision, n, k, &mut |j, row| {
+        let packed = Weight::from_rows(kernels, precision, smooth, n, k, &mut |j, row| {
             if converted.is_ok() {
                 converted = weight.convert(j * k, row);
             }
@@ -158,6 +164,7 @@ impl Linear {
         tensors: &Tensors<'_>,
         kernels: &Kernels,
         precision: Precision,
+        smooth: Option<&[f32]>,
         prefix: &str,
         h: usize,
     ) -> Result<Linear> {
@@ -212,7 +219,7 @@ impl Linear {
             out.copy_from_slice(&tensors.get(&format!("{name}.bias"), &[h])?);
         }
         let mut converted = Ok(());
-        let packed = Weight::from_rows(kernels, precision, 3 * h, h, &mut |j, row| {
+        let packed = Weight::from_rows(kernels, precision, smooth, 3 * h, h, &mut |j, row| {
             if converted.is_ok() {
                 converted = weights[j / h].convert((j % h) * h, row);
             }
@@ -241,16 +248,19 @@ impl Layer {
         tensors: &Tensors<'_>,
         kernels: &Kernels,
         precision: Precision,
+        smoothing: Option<&Smoothing>,
         index: usize,
     ) -> Result<Layer> {
         let (h, inner) = (config.hidden_size, config.intermediate_size);
         let prefix = format!("encoder.layer.{index}");
+        let smooth = |dense| smoothing.map(|s| s.factors(index, dense));
+        let linear = |dense, name: &str, n, k| {
+            Linear::load(tensors, kernels, precision, smooth(dense), name, n, k)
+        };
         Ok(Layer {
-            qkv: Linear::load_qkv(tensors, kernels, precision, &prefix, h)?,
-            attention_out: Linear::load(
-                tensors,
-                kernels,
-                precision,
+            qkv: Linear::load_qkv(tensors, kernels, precision, smooth(Dense::Qkv), &prefix, h)?,
+            attention_out: linear(
+                Dense::AttentionOut,
                 &format!("{prefix}.attention.output.dense"),
                 h,
                 h,
@@ -260,22 +270,13 @@ impl Layer {
                 &format!("{prefix}.attention.output.LayerNorm"),
                 h,
             )?,
-            intermediate: Linear::load(
-                tensors,
-                kernels,
-                precision,
+            intermediate: linear(
+                Dense::Intermediate,
                 &format!("{prefix}.intermediate.dense"),
                 inner,
                 h,
             )?,
-            output: Linear::load(
-                tensors,
-                kernels,
-                precision,
-                &format!("{prefix}.output.dense"),
-                h,
-                inner,
-            )?,
+            output: linear(Dense::Output, &format!("{prefix}.output.dense"), h, inner)?,
             output_norm: LayerNorm::load(tensors, &format!("{prefix}.output.LayerNorm"), h)?,
         })
     }
@@ -395,6 +396,7 @@ impl Bert {
         tensors: &Tensors<'_>,
         kernels: &'static Kernels,
         precision: Option<Precision>,
+        smoothing: Option<&Smoothing>,
     ) -> Result<Bert> {
         let h = config.hidden_size;
         let precision = match (precision, tensors.is_quantized()) {
@@ -415,7 +417,7 @@ impl Bert {
             let half = config.num_layers / 2;
             let load = |layers: Range<usize>| {
                 layers
-                    .map(|index| Layer::load(config, tensors, kernels, precision, index))
+                    .map(|index| Layer::load(config, tensors, kernels, precision, smoothing, index))
                     .collect::<Result<Vec<Layer>>>()
             };
             let second = scope.spawn(move || load(half..config.num_layers));

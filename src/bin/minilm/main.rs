@@ -152,9 +152,14 @@ struct QuantizeArgs {
     #[arg(long, value_name = "FILE", conflicts_with = "no_smoothing")]
     calibration: Option<PathBuf>,
 
-    /// No smoothing: the file then equals what --precision int8 computes at load.
-    #[arg(long)]
+    /// No smoothing (lower quality; for comparison).
+    #[arg(long, conflicts_with = "at_load_calibration")]
     no_smoothing: bool,
+
+    /// Calibrate on the 32 built-in texts --precision int8 calibrates on at load (rather than
+    /// all 600): the file then computes exactly what that does, on the same kernel path.
+    #[arg(long, conflicts_with = "calibration")]
+    at_load_calibration: bool,
 }
 
 /// The embedder options `bench` shares with `embed`, and its own.
@@ -339,6 +344,8 @@ fn quantize(args: QuantizeArgs, quiet: bool) -> Result<(), String> {
     let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
     let calibration = if args.no_smoothing {
         Calibration::None
+    } else if args.at_load_calibration {
+        Calibration::AtLoad
     } else if args.calibration.is_some() {
         Calibration::Texts(&texts)
     } else {
