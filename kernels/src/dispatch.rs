@@ -135,6 +135,8 @@ pub struct Kernels {
     pub(crate) gemm_tile: (usize, usize),
     /// Output columns per panel of this path's int8 weights.
     pub(crate) int8_panel: usize,
+    /// Whether this path's int8 weights are packed widened to i16 (the `vpmaddwd` kernels).
+    pub(crate) int8_widened: bool,
     pub(crate) qgemm: QgemmFn,
     pub(crate) layernorm: RowsFn,
     pub(crate) gelu: fn(&mut [f32]),
@@ -160,6 +162,7 @@ static SCALAR: Kernels = Kernels {
     gemm: gemm::scalar::gemm,
     gemm_tile: (1, 1),
     int8_panel: qgemm::scalar::PANEL,
+    int8_widened: false,
     qgemm: qgemm::scalar::qgemm,
     layernorm: norm::scalar::layernorm,
     gelu: activation::scalar::gelu,
@@ -186,20 +189,21 @@ impl Avx2Fma {
 
     /// The AVX2 + FMA kernels.
     pub fn kernels(self) -> &'static Kernels {
-        static AVX2: Kernels = avx2_table(Isa::Avx2, qgemm::avx2::PANEL, qgemm::avx2::qgemm);
+        static AVX2: Kernels = avx2_table(Isa::Avx2, qgemm::avx2::PANEL, true, qgemm::avx2::qgemm);
         &AVX2
     }
 }
 
 /// The AVX2 f32 kernels with the given int8 kernel.
 #[cfg(target_arch = "x86_64")]
-const fn avx2_table(isa: Isa, int8_panel: usize, qgemm: QgemmFn) -> Kernels {
+const fn avx2_table(isa: Isa, int8_panel: usize, int8_widened: bool, qgemm: QgemmFn) -> Kernels {
     Kernels {
         isa,
         pack_weights: gemm::avx2::pack_weights,
         gemm: gemm::avx2::gemm,
         gemm_tile: gemm::avx2::MAIN_TILE,
         int8_panel,
+        int8_widened,
         qgemm,
         layernorm: norm::avx2::layernorm,
         gelu: activation::avx2::gelu,
@@ -227,7 +231,7 @@ impl AvxVnni {
     /// The AVX2 kernels with AVX-VNNI int8.
     pub fn kernels(self) -> &'static Kernels {
         static AVX_VNNI: Kernels =
-            avx2_table(Isa::AvxVnni, qgemm::avx2::PANEL, qgemm::avx2::qgemm_vnni);
+            avx2_table(Isa::AvxVnni, qgemm::avx2::PANEL, false, qgemm::avx2::qgemm_vnni);
         &AVX_VNNI
     }
 }
@@ -250,22 +254,29 @@ impl Avx512 {
         all.then_some(Avx512(()))
     }
 
-    /// The AVX-512 kernels (int8 on the AVX2 widening kernels).
+    /// The AVX-512 kernels (int8 on the AVX2 i16 kernels: AVX-512 without VNNI).
     pub fn kernels(self) -> &'static Kernels {
-        static AVX512: Kernels = avx512_table(Isa::Avx512, qgemm::avx2::PANEL, qgemm::avx2::qgemm);
+        static AVX512: Kernels =
+            avx512_table(Isa::Avx512, qgemm::avx2::PANEL, true, qgemm::avx2::qgemm);
         &AVX512
     }
 }
 
 /// The AVX-512 f32 kernels with the given int8 kernel.
 #[cfg(target_arch = "x86_64")]
-const fn avx512_table(isa: Isa, int8_panel: usize, qgemm: QgemmFn) -> Kernels {
+const fn avx512_table(
+    isa: Isa,
+    int8_panel: usize,
+    int8_widened: bool,
+    qgemm: QgemmFn,
+) -> Kernels {
     Kernels {
         isa,
         pack_weights: gemm::avx512::pack_weights,
         gemm: gemm::avx512::gemm,
         gemm_tile: gemm::avx512::MAIN_TILE,
         int8_panel,
+        int8_widened,
         qgemm,
         layernorm: norm::avx512::layernorm,
         gelu: activation::avx512::gelu,
@@ -294,7 +305,7 @@ impl Avx512Vnni {
     /// The AVX-512 kernels with AVX-512 VNNI int8.
     pub fn kernels(self) -> &'static Kernels {
         static AVX512_VNNI: Kernels =
-            avx512_table(Isa::Avx512Vnni, qgemm::avx512::PANEL, qgemm::avx512::qgemm);
+            avx512_table(Isa::Avx512Vnni, qgemm::avx512::PANEL, false, qgemm::avx512::qgemm);
         &AVX512_VNNI
     }
 }
@@ -348,6 +359,7 @@ const fn neon_table(isa: Isa, qgemm: QgemmFn) -> Kernels {
         gemm: gemm::neon::gemm,
         gemm_tile: gemm::neon::MAIN_TILE,
         int8_panel: qgemm::neon::PANEL,
+        int8_widened: false,
         qgemm,
         layernorm: norm::neon::layernorm,
         gelu: activation::neon::gelu,

@@ -289,7 +289,7 @@ pub(crate) mod tests {
         OVERRIDE.with(Cell::get)
     }
 
-    fn with_caches<T>(caches: CacheSizes, f: impl FnOnce() -> T) -> T {
+    pub(crate) fn with_caches<T>(caches: CacheSizes, f: impl FnOnce() -> T) -> T {
         OVERRIDE.with(|o| o.set(Some(caches)));
         let out = f();
         OVERRIDE.with(|o| o.set(None));

@@ -1,15 +1,15 @@
-//! 256-bit int8 tiles: 8-column panels, steps of 4 `k` values, for two paths that share the
-//! layout and differ in the dot step:
+//! 256-bit int8 tiles: 8-column panels, steps of 4 `k` values, for two paths:
 //! - **AVX-VNNI**: one `vpdpbusd ymm` per row, panel and step (u8 x s8, four products per lane);
-//! - **AVX2 without VNNI**: the same sums by widening to i16. Each 32-bit lane's four weight
-//!   bytes split into the even (`w0, w2`) and odd (`w1, w3`) bytes, sign-extended in place by
-//!   shifts; the activation bytes split the same way, zero-extended; two `vpmaddwd` then give
-//!   `a0 w0 + a2 w2` and `a1 w1 + a3 w3` exactly (each product at most 255 x 128, no i16
-//!   saturation, unlike `vpmaddubsw`). Full 8-bit weights, so the results equal VNNI's
-//!   bit for bit, at about four instructions per `vpdpbusd`.
+//! - **AVX2 without VNNI** (also AVX-512 without VNNI): the same sums in i16. Weights are
+//!   widened to i16 once, when packed, and each group's activations when quantised (u8 values
+//!   stored as u16); per row, panel and step, two `vpmaddwd` (each i16 pair product summed into
+//!   an i32 lane, exact: at most 2 x 255 x 127) and two `vpaddd`. `vpmaddubsw` (u8 x s8 into
+//!   i16) would need one multiply fewer per four values but saturates unless weights or
+//!   activations lose a bit, which cost more quality than the bars allow (`kernels/DESIGN.md`);
+//!   i16 keeps full 8-bit weights and activations, so the sums equal VNNI's bit for bit.
 //!
-//! Tiles of 4 rows x 2 panels (8 accumulators; the widening path needs 4 more registers for the
-//! split weights, 14 of 16), and more panels for 1 or 2 rows.
+//! Tiles of 4 rows x 2 panels (8 accumulators; the i16 path holds 4 weight vectors, the two
+//! halves of each panel's step, 15 of 16 registers), and more panels for 1 or 2 rows.
 
 use std::arch::x86_64::*;
 
@@ -40,8 +40,9 @@ pub(crate) unsafe fn qgemm(
         out: Output,
     ) {
         // SAFETY: the features are enabled here; `w` was packed by this path (the public
-        // wrapper checks `w.isa`), so in 8-wide panels; the caller keeps the output contract.
-        unsafe { driver::qgemm::<Ymm<false>>(a, m, w, epilogue, out) }
+        // wrapper checks `w.isa`), so in 8-wide widened panels; the caller keeps the output
+        // contract.
+        unsafe { driver::qgemm::<YmmI16>(a, m, w, epilogue, out) }
     }
     // SAFETY: reachable only through the AVX2 kernel table, handed out only after the
     // dispatch detected these features.
@@ -66,20 +67,159 @@ pub(crate) unsafe fn qgemm_vnni(
         epilogue: Epilogue<'_>,
         out: Output,
     ) {
-        // SAFETY: as in `qgemm`, with AVX-VNNI enabled too.
-        unsafe { driver::qgemm::<Ymm<true>>(a, m, w, epilogue, out) }
+        // SAFETY: as in `qgemm`, with AVX-VNNI enabled too, and 8-wide s8 panels.
+        unsafe { driver::qgemm::<YmmVnni>(a, m, w, epilogue, out) }
     }
     // SAFETY: reachable only through the AVX-VNNI kernel table, handed out only after the
     // dispatch detected these features.
     unsafe { with_features(a, m, w, epilogue, out) }
 }
 
-/// The 256-bit tiles, with `vpdpbusd` when `VNNI`, widening otherwise.
-struct Ymm<const VNNI: bool>;
+/// The AVX-VNNI tiles (`vpdpbusd` on u8 and s8).
+struct YmmVnni;
+
+/// The AVX2 tiles without VNNI (`vpmaddwd` on values widened to i16).
+struct YmmI16;
+
+/// Quantises `rows` rows as [`Int8Tiles::quantize`] states, storing each `u` as one byte, or as
+/// a little-endian u16 when `WIDE`.
+///
+/// # Safety
+/// [`Int8Tiles::quantize`]'s contract with `VALUE_BYTES = 1 + WIDE`; AVX2 present.
+#[inline(always)]
+unsafe fn quantize_rows<const WIDE: bool>(
+    a: *const f32,
+    smooth: *const f32,
+    k: usize,
+    rows: usize,
+    packed: *mut u8,
+    params: &mut [RowQuant],
+) {
+    let bytes_per_value = 1 + usize::from(WIDE);
+    // SAFETY: the trait contract: rows x k readable floats, the block writable, AVX2.
+    unsafe {
+        for (i, param) in params.iter_mut().enumerate().take(rows) {
+            let row = a.add(i * k);
+            let full = k / 8 * 8;
+            let (mut lo, mut hi) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+            for p in (0..full).step_by(8) {
+                let x = _mm256_loadu_ps(row.add(p));
+                let x = if smooth.is_null() {
+                    x
+                } else {
+                    _mm256_mul_ps(x, _mm256_loadu_ps(smooth.add(p)))
+                };
+                lo = _mm256_min_ps(lo, x);
+                hi = _mm256_max_ps(hi, x);
+            }
+            let lo_lanes = std::mem::transmute::<__m256, [f32; 8]>(lo);
+            let hi_lanes = std::mem::transmute::<__m256, [f32; 8]>(hi);
+            let mut lo = lo_lanes.into_iter().fold(0.0f32, f32::min);
+            let mut hi = hi_lanes.into_iter().fold(0.0f32, f32::max);
+            let value = |p: usize| {
+                let x = *row.add(p);
+                if smooth.is_null() {
+                    x
+                } else {
+                    x * *smooth.add(p)
+                }
+            };
+            for p in full..k {
+                lo = lo.min(value(p));
+                hi = hi.max(value(p));
+            }
+            let q = RowQuant::for_range(lo, hi);
+            *param = q;
+            let (inv, zero) = (_mm256_set1_ps(q.inv), _mm256_set1_ps(q.zero as f32));
+            let (floor, ceil) = (_mm256_setzero_ps(), _mm256_set1_ps(255.0));
+            // One step is a row's 4 values; steps of the group's rows follow each other.
+            let stride = rows * 4 * bytes_per_value;
+            let dst = packed.add(i * 4 * bytes_per_value);
+            for p in (0..full).step_by(8) {
+                let x = _mm256_loadu_ps(row.add(p));
+                let x = if smooth.is_null() {
+                    x
+                } else {
+                    _mm256_mul_ps(x, _mm256_loadu_ps(smooth.add(p)))
+                };
+                let x = _mm256_mul_ps(x, inv);
+                let x = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(x);
+                let x = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(x, zero), floor), ceil);
+                let ints = _mm256_cvtps_epi32(x);
+                let words = _mm_packus_epi32(
+                    _mm256_castsi256_si128(ints),
+                    _mm256_extracti128_si256::<1>(ints),
+                );
+                let s = p / 4;
+                if WIDE {
+                    // Eight u16: the two steps' 8 bytes each.
+                    _mm_storel_epi64(dst.add(s * stride).cast(), words);
+                    _mm_storel_epi64(
+                        dst.add((s + 1) * stride).cast(),
+                        _mm_unpackhi_epi64(words, words),
+                    );
+                } else {
+                    let bytes = _mm_packus_epi16(words, words);
+                    dst.add(s * stride)
+                        .cast::<i32>()
+                        .write_unaligned(_mm_cvtsi128_si32(bytes));
+                    dst.add((s + 1) * stride)
+                        .cast::<i32>()
+                        .write_unaligned(_mm_extract_epi32::<1>(bytes));
+                }
+            }
+            // The tail, and zeros up to the last whole step.
+            for p in full..k.div_ceil(4) * 4 {
+                let u = if p < k { q.quantize(value(p)) } else { 0 };
+                let at = dst.add((p / 4) * stride + (p % 4) * bytes_per_value);
+                if WIDE {
+                    at.cast::<u16>().write_unaligned(u16::from(u));
+                } else {
+                    *at = u;
+                }
+            }
+        }
+    }
+}
 
 // SAFETY: `quantize` and `row_group` access memory only within their contracts, and are only
-// compiled into the entry points above (AVX-VNNI instructions only into `qgemm_vnni`).
-unsafe impl<const VNNI: bool> Int8Tiles for Ymm<VNNI> {
+// compiled into the AVX2 entry point above.
+unsafe impl Int8Tiles for YmmI16 {
+    const PANEL: usize = PANEL;
+    const MR: usize = 4;
+    const VALUE_BYTES: usize = 2;
+
+    #[inline(always)]
+    unsafe fn quantize(
+        a: *const f32,
+        smooth: *const f32,
+        k: usize,
+        rows: usize,
+        packed: *mut u8,
+        params: &mut [RowQuant],
+    ) {
+        // SAFETY: the caller keeps the contract, with VALUE_BYTES = 2.
+        unsafe { quantize_rows::<true>(a, smooth, k, rows, packed, params) }
+    }
+
+    #[inline(always)]
+    unsafe fn row_group(job: &Job<'_>) {
+        // SAFETY (every arm): the caller keeps the job contract and guarantees the ISA.
+        unsafe {
+            match job.rows {
+                1 => group::<false, 1, 4>(job),
+                2 => group::<false, 2, 3>(job),
+                3 => group::<false, 3, 2>(job),
+                4 => group::<false, 4, 2>(job),
+                _ => unreachable!("int8 row group of {} rows", job.rows),
+            }
+        }
+    }
+}
+
+// SAFETY: `quantize` and `row_group` access memory only within their contracts, and are only
+// compiled into the AVX-VNNI entry point above.
+unsafe impl Int8Tiles for YmmVnni {
     const PANEL: usize = PANEL;
     const MR: usize = 4;
 
@@ -92,75 +232,8 @@ unsafe impl<const VNNI: bool> Int8Tiles for Ymm<VNNI> {
         packed: *mut u8,
         params: &mut [RowQuant],
     ) {
-        // SAFETY: the trait contract: rows x k readable floats, the block writable, AVX2.
-        unsafe {
-            for (i, param) in params.iter_mut().enumerate().take(rows) {
-                let row = a.add(i * k);
-                let full = k / 8 * 8;
-                let (mut lo, mut hi) = (_mm256_setzero_ps(), _mm256_setzero_ps());
-                for p in (0..full).step_by(8) {
-                    let x = _mm256_loadu_ps(row.add(p));
-                    let x = if smooth.is_null() {
-                        x
-                    } else {
-                        _mm256_mul_ps(x, _mm256_loadu_ps(smooth.add(p)))
-                    };
-                    lo = _mm256_min_ps(lo, x);
-                    hi = _mm256_max_ps(hi, x);
-                }
-                let lo_lanes = std::mem::transmute::<__m256, [f32; 8]>(lo);
-                let hi_lanes = std::mem::transmute::<__m256, [f32; 8]>(hi);
-                let mut lo = lo_lanes.into_iter().fold(0.0f32, f32::min);
-                let mut hi = hi_lanes.into_iter().fold(0.0f32, f32::max);
-                let value = |p: usize| {
-                    let x = *row.add(p);
-                    if smooth.is_null() {
-                        x
-                    } else {
-                        x * *smooth.add(p)
-                    }
-                };
-                for p in full..k {
-                    lo = lo.min(value(p));
-                    hi = hi.max(value(p));
-                }
-                let q = RowQuant::for_range(lo, hi);
-                *param = q;
-                let (inv, zero) = (_mm256_set1_ps(q.inv), _mm256_set1_ps(q.zero as f32));
-                let (floor, ceil) = (_mm256_setzero_ps(), _mm256_set1_ps(255.0));
-                let stride = rows * 4;
-                let dst = packed.add(i * 4);
-                for p in (0..full).step_by(8) {
-                    let x = _mm256_loadu_ps(row.add(p));
-                    let x = if smooth.is_null() {
-                        x
-                    } else {
-                        _mm256_mul_ps(x, _mm256_loadu_ps(smooth.add(p)))
-                    };
-                    let x = _mm256_mul_ps(x, inv);
-                    let x = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(x);
-                    let x = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(x, zero), floor), ceil);
-                    let ints = _mm256_cvtps_epi32(x);
-                    let halves = _mm_packus_epi32(
-                        _mm256_castsi256_si128(ints),
-                        _mm256_extracti128_si256::<1>(ints),
-                    );
-                    let bytes = _mm_packus_epi16(halves, halves);
-                    let s = p / 4;
-                    dst.add(s * stride)
-                        .cast::<i32>()
-                        .write_unaligned(_mm_cvtsi128_si32(bytes));
-                    dst.add((s + 1) * stride)
-                        .cast::<i32>()
-                        .write_unaligned(_mm_extract_epi32::<1>(bytes));
-                }
-                // The tail, and zeros up to the last whole step.
-                for p in full..k.div_ceil(4) * 4 {
-                    let u = if p < k { q.quantize(value(p)) } else { 0 };
-                    *dst.add((p / 4) * stride + p % 4) = u;
-                }
-            }
-        }
+        // SAFETY: the caller keeps the contract, with VALUE_BYTES = 1.
+        unsafe { quantize_rows::<false>(a, smooth, k, rows, packed, params) }
     }
 
     #[inline(always)]
@@ -168,10 +241,10 @@ unsafe impl<const VNNI: bool> Int8Tiles for Ymm<VNNI> {
         // SAFETY (every arm): the caller keeps the job contract and guarantees the ISA.
         unsafe {
             match job.rows {
-                1 => group::<VNNI, 1, 4>(job),
-                2 => group::<VNNI, 2, 3>(job),
-                3 => group::<VNNI, 3, 2>(job),
-                4 => group::<VNNI, 4, 2>(job),
+                1 => group::<true, 1, 4>(job),
+                2 => group::<true, 2, 3>(job),
+                3 => group::<true, 3, 2>(job),
+                4 => group::<true, 4, 2>(job),
                 _ => unreachable!("int8 row group of {} rows", job.rows),
             }
         }
@@ -182,7 +255,7 @@ unsafe impl<const VNNI: bool> Int8Tiles for Ymm<VNNI> {
 ///
 /// # Safety
 /// The ISA present (AVX-VNNI too when `VNNI`); `job` keeps the [`Job`] contract with
-/// `job.rows == MR`.
+/// `job.rows == MR` (values of one byte when `VNNI`, of two otherwise).
 #[inline(always)]
 unsafe fn group<const VNNI: bool, const MR: usize, const NP: usize>(job: &Job<'_>) {
     let mut q = 0;
@@ -211,8 +284,8 @@ unsafe fn tile<const VNNI: bool, const MR: usize, const NP: usize>(job: &Job<'_>
         let mut acc = [[_mm256_setzero_si256(); NP]; MR];
         let w = job.w.add(q0 * job.panel_stride);
         for s in 0..job.steps {
-            let a = job.a.add(s * MR * 4);
             if VNNI {
+                let a = job.a.add(s * MR * 4);
                 let mut wv = [_mm256_setzero_si256(); NP];
                 for (q, v) in wv.iter_mut().enumerate() {
                     *v = _mm256_loadu_si256(w.add(q * job.panel_stride + s * PANEL * 4).cast());
@@ -224,23 +297,23 @@ unsafe fn tile<const VNNI: bool, const MR: usize, const NP: usize>(job: &Job<'_>
                     }
                 }
             } else {
-                let mut even = [_mm256_setzero_si256(); NP];
-                let mut odd = [_mm256_setzero_si256(); NP];
+                // i16: a step of a panel is two vectors (values 4s, 4s+1 and 4s+2, 4s+3 of
+                // each lane), a step of a row two broadcast pairs.
+                let a = job.a.add(s * MR * 8);
+                let mut low = [_mm256_setzero_si256(); NP];
+                let mut high = [_mm256_setzero_si256(); NP];
                 for q in 0..NP {
-                    let v = _mm256_loadu_si256(w.add(q * job.panel_stride + s * PANEL * 4).cast());
-                    even[q] = _mm256_srai_epi16::<8>(_mm256_slli_epi16::<8>(v));
-                    odd[q] = _mm256_srai_epi16::<8>(v);
+                    let step = w.add(q * job.panel_stride + s * PANEL * 8);
+                    low[q] = _mm256_loadu_si256(step.cast());
+                    high[q] = _mm256_loadu_si256(step.add(32).cast());
                 }
                 for (i, row) in acc.iter_mut().enumerate() {
-                    let bytes = a.add(i * 4).cast::<i32>().read_unaligned();
-                    let a_even = _mm256_set1_epi32(bytes & 0x00FF_00FF);
-                    let a_odd = _mm256_set1_epi32((bytes >> 8) & 0x00FF_00FF);
+                    let pairs = a.add(i * 8).cast::<i32>();
+                    let a_low = _mm256_set1_epi32(pairs.read_unaligned());
+                    let a_high = _mm256_set1_epi32(pairs.add(1).read_unaligned());
                     for (q, sum) in row.iter_mut().enumerate() {
-                        let pair = _mm256_add_epi32(
-                            _mm256_madd_epi16(a_even, even[q]),
-                            _mm256_madd_epi16(a_odd, odd[q]),
-                        );
-                        *sum = _mm256_add_epi32(*sum, pair);
+                        *sum = _mm256_add_epi32(*sum, _mm256_madd_epi16(a_low, low[q]));
+                        *sum = _mm256_add_epi32(*sum, _mm256_madd_epi16(a_high, high[q]));
                     }
                 }
             }

@@ -49,8 +49,12 @@ pub struct QuantizedWeights {
     pub(crate) k: usize,
     /// Output columns per panel (1: row-major, `k` values per row, no padding).
     pub(crate) panel: usize,
+    /// Whether `data` holds the values widened to little-endian i16, for `vpmaddwd` (the x86
+    /// paths without VNNI), in a layout of their own (see [`pack`]).
+    pub(crate) widened: bool,
     /// Panels of `k.div_ceil(4)` steps, each step `panel` columns of 4 consecutive `k` values
-    /// (`data[q*steps*panel*4 + s*panel*4 + l*4 + t] = q[q*panel + l, 4s + t]`), zero-padded.
+    /// (`data[q*steps*panel*4 + s*panel*4 + l*4 + t] = q[q*panel + l, 4s + t]`), zero-padded;
+    /// widened, see [`pack`].
     pub(crate) data: Vec<i8>,
     /// `s_j`, zero-padded to whole panels.
     pub(crate) scales: Vec<f32>,
@@ -102,6 +106,10 @@ impl QuantizedWeights {
             for (p, value) in row.iter_mut().enumerate() {
                 *value = if self.panel == 1 {
                     self.data[j * self.k + p]
+                } else if self.widened {
+                    let at = 2 * widened_index(self.panel, steps, j, p);
+                    // The low byte of a little-endian i16 in -127..=127 is the i8 itself.
+                    self.data[at]
                 } else {
                     let (q, l) = (j / self.panel, j % self.panel);
                     self.data[((q * steps + p / 4) * self.panel + l) * 4 + p % 4]
@@ -226,11 +234,23 @@ pub(crate) fn dequantize(acc: i32, row: RowQuant, col_sum: i32, scale: f32) -> f
     acc.wrapping_sub(row.zero.wrapping_mul(col_sum)) as f32 * (row.scale * scale)
 }
 
+/// Where weight `(j, p)` goes in the widened layout, in i16 units: per panel `q` and step `s`,
+/// two vectors of `panel` lanes, the first holding each lane's values `4s, 4s + 1`, the second
+/// `4s + 2, 4s + 3` — the i16 pairs `vpmaddwd` multiplies with a broadcast pair of `A`.
+fn widened_index(panel: usize, steps: usize, j: usize, p: usize) -> usize {
+    let (q, l) = (j / panel, j % panel);
+    let (s, t) = (p / 4, p % 4);
+    (((q * steps + s) * 2 + t / 2) * panel + l) * 2 + t % 2
+}
+
 /// Packs row-major int8 values (`n x k`) into `panel`-wide panels of 4-value steps (see
-/// [`QuantizedWeights::data`]), or keeps them row-major for `panel == 1`, with the column sums.
+/// [`QuantizedWeights::data`]; `widened`, as little-endian i16 at [`widened_index`]), or keeps
+/// them row-major for `panel == 1`, with the column sums.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn pack(
     isa: Isa,
     panel: usize,
+    widened: bool,
     n: usize,
     k: usize,
     values: &[i8],
@@ -241,6 +261,16 @@ pub(crate) fn pack(
     let steps = k.div_ceil(4);
     let data = if panel == 1 {
         values.to_vec()
+    } else if widened {
+        let mut data = vec![0i8; 2 * padded * steps * 4];
+        for (j, row) in values.chunks_exact(k.max(1)).take(n).enumerate() {
+            for (p, &value) in row.iter().enumerate() {
+                let at = 2 * widened_index(panel, steps, j, p);
+                let [low, high] = i16::from(value).to_le_bytes();
+                (data[at], data[at + 1]) = (low as i8, high as i8);
+            }
+        }
+        data
     } else {
         let mut data = vec![0i8; padded * steps * 4];
         for (j, row) in values.chunks_exact(k.max(1)).take(n).enumerate() {
@@ -262,6 +292,7 @@ pub(crate) fn pack(
         n,
         k,
         panel,
+        widened: widened && panel > 1,
         data,
         scales: padded_scales,
         col_sums,
@@ -363,7 +394,16 @@ impl Kernels {
             "int8_weights: values are not n x k"
         );
         assert_eq!(scales.len(), n, "int8_weights: scales are not n");
-        pack(self.isa, self.int8_panel, n, k, values, scales, smooth)
+        pack(
+            self.isa,
+            self.int8_panel,
+            self.int8_widened,
+            n,
+            k,
+            values,
+            scales,
+            smooth,
+        )
     }
 
     /// `C = epilogue(A · Wᵀ)` with int8 weights: `A` (`m x k` f32, row-major) is quantised per
