@@ -230,8 +230,12 @@ impl AvxVnni {
 
     /// The AVX2 kernels with AVX-VNNI int8.
     pub fn kernels(self) -> &'static Kernels {
-        static AVX_VNNI: Kernels =
-            avx2_table(Isa::AvxVnni, qgemm::avx2::PANEL, false, qgemm::avx2::qgemm_vnni);
+        static AVX_VNNI: Kernels = avx2_table(
+            Isa::AvxVnni,
+            qgemm::avx2::PANEL,
+            false,
+            qgemm::avx2::qgemm_vnni,
+        );
         &AVX_VNNI
     }
 }
@@ -254,22 +258,21 @@ impl Avx512 {
         all.then_some(Avx512(()))
     }
 
-    /// The AVX-512 kernels (int8 on the AVX2 i16 kernels: AVX-512 without VNNI).
+    /// The AVX-512 kernels (int8 in i16: AVX-512 without VNNI).
     pub fn kernels(self) -> &'static Kernels {
-        static AVX512: Kernels =
-            avx512_table(Isa::Avx512, qgemm::avx2::PANEL, true, qgemm::avx2::qgemm);
+        static AVX512: Kernels = avx512_table(
+            Isa::Avx512,
+            qgemm::avx512::PANEL,
+            true,
+            qgemm::avx512::qgemm_i16,
+        );
         &AVX512
     }
 }
 
 /// The AVX-512 f32 kernels with the given int8 kernel.
 #[cfg(target_arch = "x86_64")]
-const fn avx512_table(
-    isa: Isa,
-    int8_panel: usize,
-    int8_widened: bool,
-    qgemm: QgemmFn,
-) -> Kernels {
+const fn avx512_table(isa: Isa, int8_panel: usize, int8_widened: bool, qgemm: QgemmFn) -> Kernels {
     Kernels {
         isa,
         pack_weights: gemm::avx512::pack_weights,
@@ -304,8 +307,12 @@ impl Avx512Vnni {
 
     /// The AVX-512 kernels with AVX-512 VNNI int8.
     pub fn kernels(self) -> &'static Kernels {
-        static AVX512_VNNI: Kernels =
-            avx512_table(Isa::Avx512Vnni, qgemm::avx512::PANEL, false, qgemm::avx512::qgemm);
+        static AVX512_VNNI: Kernels = avx512_table(
+            Isa::Avx512Vnni,
+            qgemm::avx512::PANEL,
+            false,
+            qgemm::avx512::qgemm,
+        );
         &AVX512_VNNI
     }
 }

@@ -87,7 +87,7 @@ struct YmmI16;
 /// # Safety
 /// [`Int8Tiles::quantize`]'s contract with `VALUE_BYTES = 1 + WIDE`; AVX2 present.
 #[inline(always)]
-unsafe fn quantize_rows<const WIDE: bool>(
+pub(crate) unsafe fn quantize_rows<const WIDE: bool>(
     a: *const f32,
     smooth: *const f32,
     k: usize,

@@ -1,10 +1,13 @@
-//! AVX-512 VNNI int8 tiles: 16-column panels, one `vpdpbusd` per row, panel and step of 4 `k`
-//! values (u8 activations x s8 weights, four products summed into each i32 lane).
-//!
-//! The main tile is 8 rows x 3 panels (48 columns): 24 accumulators, 3 weight vectors and a
-//! broadcast, 28 of the 32 zmm registers. Per step it issues 24 `vpdpbusd` (12 cycles on two
-//! ports) against 3 weight loads and 8 broadcasts. Smaller groups take more panels so that at
-//! least 8 independent chains hide the instruction's latency.
+//! AVX-512 int8 tiles: 16-column panels, steps of 4 `k` values, for two paths:
+//! - **AVX-512 VNNI**: one `vpdpbusd` per row, panel and step (u8 activations x s8 weights,
+//!   four products summed into each i32 lane). The main tile is 8 rows x 3 panels (48 columns):
+//!   24 accumulators, 3 weight vectors and a broadcast, 28 of the 32 zmm registers. Per step it
+//!   issues 24 `vpdpbusd` (12 cycles on two ports) against 3 weight loads and 8 broadcasts.
+//!   Smaller groups take more panels so that at least 8 independent chains hide the
+//!   instruction's latency.
+//! - **AVX-512 without VNNI** (Skylake-SP, Cascade Lake without it): the i16 form of the AVX2
+//!   path (`avx2.rs`: values widened once, two `vpmaddwd` + two `vpaddd` per row, panel and
+//!   step), 512 bits wide: 8 rows x 2 panels, 16 accumulators and 4 weight vectors.
 
 use std::arch::x86_64::*;
 
@@ -44,6 +47,168 @@ pub(crate) unsafe fn qgemm(
 }
 
 struct Vnni512;
+
+/// # Safety
+/// The [`Output`] contract; the CPU has AVX-512 F/BW/VL (the dispatch hands this entry out
+/// only then).
+pub(crate) unsafe fn qgemm_i16(
+    a: &[f32],
+    m: usize,
+    w: &QuantizedWeights,
+    epilogue: Epilogue<'_>,
+    out: Output,
+) {
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
+    unsafe fn with_features(
+        a: &[f32],
+        m: usize,
+        w: &QuantizedWeights,
+        epilogue: Epilogue<'_>,
+        out: Output,
+    ) {
+        // SAFETY: the features are enabled here; `w` was packed by this path (the public
+        // wrapper checks `w.isa`), so in 16-wide widened panels; the caller keeps the output
+        // contract.
+        unsafe { driver::qgemm::<ZmmI16>(a, m, w, epilogue, out) }
+    }
+    // SAFETY: reachable only through the AVX-512 kernel table, handed out only after the
+    // dispatch detected these features.
+    unsafe { with_features(a, m, w, epilogue, out) }
+}
+
+/// The AVX-512 tiles without VNNI (`vpmaddwd` on values widened to i16).
+struct ZmmI16;
+
+// SAFETY: `quantize` and `row_group` access memory only within their contracts, and are only
+// compiled into the AVX-512 entry point `qgemm_i16`.
+unsafe impl Int8Tiles for ZmmI16 {
+    const PANEL: usize = PANEL;
+    const MR: usize = 8;
+    const VALUE_BYTES: usize = 2;
+
+    #[inline(always)]
+    unsafe fn quantize(
+        a: *const f32,
+        smooth: *const f32,
+        k: usize,
+        rows: usize,
+        packed: *mut u8,
+        params: &mut [RowQuant],
+    ) {
+        // SAFETY: the caller keeps the contract with VALUE_BYTES = 2; AVX2 is present with
+        // AVX-512. The block layout does not depend on the panel width.
+        unsafe { super::avx2::quantize_rows::<true>(a, smooth, k, rows, packed, params) }
+    }
+
+    #[inline(always)]
+    unsafe fn row_group(job: &Job<'_>) {
+        // SAFETY (every arm): the caller keeps the job contract and guarantees the ISA.
+        unsafe {
+            match job.rows {
+                1 => group_i16::<1, 8>(job),
+                2 => group_i16::<2, 4>(job),
+                3 => group_i16::<3, 4>(job),
+                4 => group_i16::<4, 3>(job),
+                5 => group_i16::<5, 3>(job),
+                6 => group_i16::<6, 3>(job),
+                7 => group_i16::<7, 2>(job),
+                8 => group_i16::<8, 2>(job),
+                _ => unreachable!("int8 row group of {} rows", job.rows),
+            }
+        }
+    }
+}
+
+/// The group's panels, `NP` at a time, then one at a time (i16 tiles).
+///
+/// # Safety
+/// AVX-512 F/BW present; `job` keeps the [`Job`] contract (two-byte values) with
+/// `job.rows == MR`.
+#[inline(always)]
+unsafe fn group_i16<const MR: usize, const NP: usize>(job: &Job<'_>) {
+    let mut q = 0;
+    // SAFETY (both loops): tiles at panels q..q+NP (resp. q) < job.panels, within the contract.
+    unsafe {
+        while q + NP <= job.panels {
+            tile_i16::<MR, NP>(job, q);
+            q += NP;
+        }
+        while q < job.panels {
+            tile_i16::<MR, 1>(job, q);
+            q += 1;
+        }
+    }
+}
+
+/// Rows `0..MR` against panels `q0..q0+NP` of the job, in i16: per step, each panel's two
+/// weight vectors (values `4s, 4s+1` and `4s+2, 4s+3` of each lane) against each row's two
+/// broadcast pairs.
+///
+/// # Safety
+/// As [`group_i16`], with `q0 + NP <= job.panels`.
+#[inline(always)]
+unsafe fn tile_i16<const MR: usize, const NP: usize>(job: &Job<'_>, q0: usize) {
+    // SAFETY: every pointer stays in the ranges of the Job contract: steps s < job.steps of the
+    // block for rows i < MR (8 bytes each); panels q0 + q < job.panels (128 bytes a step);
+    // columns masked to `job.cols`.
+    unsafe {
+        let mut acc = [[_mm512_setzero_si512(); NP]; MR];
+        let w = job.w.add(q0 * job.panel_stride);
+        for s in 0..job.steps {
+            let mut low = [_mm512_setzero_si512(); NP];
+            let mut high = [_mm512_setzero_si512(); NP];
+            for q in 0..NP {
+                let step = w.add(q * job.panel_stride + s * PANEL * 8);
+                low[q] = _mm512_loadu_si512(step.cast());
+                high[q] = _mm512_loadu_si512(step.add(64).cast());
+            }
+            let a = job.a.add(s * MR * 8);
+            for (i, row) in acc.iter_mut().enumerate() {
+                let pairs = a.add(i * 8).cast::<i32>();
+                let a_low = _mm512_set1_epi32(pairs.read_unaligned());
+                let a_high = _mm512_set1_epi32(pairs.add(1).read_unaligned());
+                for (q, sum) in row.iter_mut().enumerate() {
+                    *sum = _mm512_add_epi32(*sum, _mm512_madd_epi16(a_low, low[q]));
+                    *sum = _mm512_add_epi32(*sum, _mm512_madd_epi16(a_high, high[q]));
+                }
+            }
+        }
+        dequantize_and_store::<MR, NP>(&acc, job, q0);
+    }
+}
+
+/// Dequantises a tile's sums, as `super::dequantize` does, then runs the epilogue.
+///
+/// # Safety
+/// AVX-512 F present; the [`Job`] contract with `job.rows == MR` and `q0 + NP <= job.panels`.
+#[inline(always)]
+unsafe fn dequantize_and_store<const MR: usize, const NP: usize>(
+    acc: &[[__m512i; NP]; MR],
+    job: &Job<'_>,
+    q0: usize,
+) {
+    // SAFETY: the column sums and scales of panels q0.. q0+NP lie in the job's ranges (padded
+    // to whole panels); the epilogue writes only `job.cols` columns.
+    unsafe {
+        let mut sums = TileSums::new();
+        for q in 0..NP {
+            let col = (q0 + q) * PANEL;
+            let col_sums = _mm512_loadu_si512(job.col_sums.add(col).cast());
+            let scales = _mm512_loadu_ps(job.scales.add(col));
+            for (i, row) in acc.iter().enumerate() {
+                let p = job.params[i];
+                let fix = _mm512_mullo_epi32(_mm512_set1_epi32(p.zero), col_sums);
+                let exact = _mm512_cvtepi32_ps(_mm512_sub_epi32(row[q], fix));
+                let scale = _mm512_mul_ps(_mm512_set1_ps(p.scale), scales);
+                _mm512_storeu_ps(sums.at(MR, NP, PANEL, i, q), _mm512_mul_ps(exact, scale));
+            }
+        }
+        let col0 = q0 * PANEL;
+        store_tile::<Avx512F32, MR, NP>(
+            &sums, job.c, job.ldc, job.bias, col0, job.cols, job.finish,
+        );
+    }
+}
 
 // SAFETY: `quantize` and `row_group` access memory only within their contracts, and are only
 // compiled into the AVX-512 VNNI entry point above.
@@ -190,23 +355,6 @@ unsafe fn tile<const MR: usize, const NP: usize>(job: &Job<'_>, q0: usize) {
             }
         }
 
-        // Dequantise, as `super::dequantize` does, then the epilogue.
-        let mut sums = TileSums::new();
-        for q in 0..NP {
-            let col = (q0 + q) * PANEL;
-            let col_sums = _mm512_loadu_si512(job.col_sums.add(col).cast());
-            let scales = _mm512_loadu_ps(job.scales.add(col));
-            for (i, row) in acc.iter().enumerate() {
-                let p = job.params[i];
-                let fix = _mm512_mullo_epi32(_mm512_set1_epi32(p.zero), col_sums);
-                let exact = _mm512_cvtepi32_ps(_mm512_sub_epi32(row[q], fix));
-                let scale = _mm512_mul_ps(_mm512_set1_ps(p.scale), scales);
-                _mm512_storeu_ps(sums.at(MR, NP, PANEL, i, q), _mm512_mul_ps(exact, scale));
-            }
-        }
-        let col0 = q0 * PANEL;
-        store_tile::<Avx512F32, MR, NP>(
-            &sums, job.c, job.ldc, job.bias, col0, job.cols, job.finish,
-        );
+        dequantize_and_store::<MR, NP>(&acc, job, q0);
     }
 }
