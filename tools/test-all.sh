@@ -19,8 +19,8 @@ echo "== fuzz smoke: model files and config parsers =="
 tools/fuzz.sh
 
 # Paths this CPU runs besides the detected (best) one, each with its own int8 kernel:
-# avx512-vnni (512-bit vpdpbusd), avx512 (AVX-512 f32, AVX2 widening int8), avx-vnni (256-bit
-# vpdpbusd), avx2 (widening int8), scalar.
+# avx512-vnni (512-bit vpdpbusd), avx512 (512-bit i16 vpmaddwd), avx-vnni (256-bit vpdpbusd),
+# avx2 (256-bit i16 vpmaddwd), scalar.
 has() { grep -qw "$1" /proc/cpuinfo 2>/dev/null; }
 paths=()
 if [ "$(uname -m)" = x86_64 ] && has avx2 && has fma; then
