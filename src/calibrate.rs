@@ -45,6 +45,16 @@ pub(crate) fn builtin_texts() -> Vec<String> {
     texts
 }
 
+/// Steps of the factors' grid per octave.
+const GRID_STEPS_PER_OCTAVE: f32 = 4.0;
+
+/// `m` rounded to the nearest power of `2^(1/4)`: the calibration pass runs in f32, whose last
+/// bits differ between kernel paths, and factors on a grid absorb those differences (a factor
+/// changes only if its exact value lies within about 1e-6 of a grid midpoint).
+fn on_grid(m: f32) -> f32 {
+    ((m.log2() * GRID_STEPS_PER_OCTAVE).round() / GRID_STEPS_PER_OCTAVE).exp2()
+}
+
 /// `(n, k)` of a dense layer's weight (Q, K and V each `h x h`).
 pub(crate) fn dense_shape(config: &BertConfig, dense: Dense) -> (usize, usize) {
     let (h, inner) = (config.hidden_size, config.intermediate_size);
@@ -93,7 +103,7 @@ impl Smoothing {
                     .map(|(&x, &w)| {
                         let m = x.powf(SMOOTHING_ALPHA) / w.powf(1.0 - SMOOTHING_ALPHA);
                         if m.is_finite() && m > 0.0 {
-                            m.clamp(1e-3, 1e3)
+                            on_grid(m.clamp(1e-3, 1e3))
                         } else {
                             1.0
                         }
