@@ -174,9 +174,10 @@ impl Options {
     /// The dense layers' arithmetic. Default: the model file's — [`Precision::F32`] for an f32
     /// (or f16) file, quantising nothing; [`Precision::Int8`] for a file written by
     /// [`crate::quantize_model`]. `Int8` on an f32 file quantises its weights at load, smoothed
-    /// with factors calibrated on 32 built-in sentences (an f32 pass over them at load; the
-    /// same as [`crate::quantize_model`] with [`crate::Calibration::AtLoad`]); `F32` on an int8
-    /// file is an error.
+    /// with factors calibrated on 32 built-in sentences (an f32 pass over them at load, at this
+    /// embedder's `max_length`; at the model's own maximum length, as by default, the same as
+    /// [`crate::quantize_model`] with [`crate::Calibration::AtLoad`]); `F32` on an int8 file is
+    /// an error.
     ///
     /// ```
     /// use minilm::{Embedder, Options, Precision};

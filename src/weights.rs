@@ -23,7 +23,8 @@ const RELEASE_BYTES: usize = 1 << 20;
 pub(crate) const QUANTIZATION_KEY: &str = "minilm.quantization";
 pub(crate) const QUANTIZATION_SCHEME: &str = "int8-weight-per-channel-symmetric/v2";
 /// The schemes this version reads: the current one, and v1 (the same but with f32 word
-/// embeddings, which load as before).
+/// embeddings; at int8 each looked-up row takes the same int8 round trip, so a v1 file computes
+/// what the v2 file of the same model does, not exactly what versions before v2 computed).
 const READABLE_SCHEMES: [&str; 2] = [QUANTIZATION_SCHEME, "int8-weight-per-channel-symmetric/v1"];
 
 /// An open safetensors file. Tensors are read through [`WeightFile::tensors`].

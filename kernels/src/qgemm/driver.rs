@@ -95,6 +95,8 @@ pub(crate) unsafe fn qgemm<T: Int8Tiles>(
     epilogue: Epilogue<'_>,
     out: Output,
 ) {
+    // `params` below holds 16 rows per group.
+    const { assert!(T::MR <= 16) };
     debug_assert_eq!(w.panel, T::PANEL);
     debug_assert_eq!(w.widened, T::VALUE_BYTES == 2);
     let (n, k) = (w.n, w.k);

@@ -157,7 +157,8 @@ struct QuantizeArgs {
     no_smoothing: bool,
 
     /// Calibrate on the 32 built-in texts --precision int8 calibrates on at load (rather than
-    /// all 600): the file then computes exactly what that does, on the same kernel path.
+    /// all 600): the file then computes exactly what that does at the model's own maximum
+    /// length.
     #[arg(long, conflicts_with = "calibration")]
     at_load_calibration: bool,
 }
