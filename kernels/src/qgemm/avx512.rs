@@ -105,37 +105,16 @@ unsafe impl Int8Tiles for ZmmI16 {
         // SAFETY (every arm): the caller keeps the job contract and guarantees the ISA.
         unsafe {
             match job.rows {
-                1 => group_i16::<1, 8>(job),
-                2 => group_i16::<2, 4>(job),
-                3 => group_i16::<3, 4>(job),
-                4 => group_i16::<4, 3>(job),
-                5 => group_i16::<5, 3>(job),
-                6 => group_i16::<6, 3>(job),
-                7 => group_i16::<7, 2>(job),
-                8 => group_i16::<8, 2>(job),
+                1 => group::<true, 1, 8>(job),
+                2 => group::<true, 2, 4>(job),
+                3 => group::<true, 3, 4>(job),
+                4 => group::<true, 4, 3>(job),
+                5 => group::<true, 5, 3>(job),
+                6 => group::<true, 6, 3>(job),
+                7 => group::<true, 7, 2>(job),
+                8 => group::<true, 8, 2>(job),
                 _ => unreachable!("int8 row group of {} rows", job.rows),
             }
-        }
-    }
-}
-
-/// The group's panels, `NP` at a time, then one at a time (i16 tiles).
-///
-/// # Safety
-/// AVX-512 F/BW present; `job` keeps the [`Job`] contract (two-byte values) with
-/// `job.rows == MR`.
-#[inline(always)]
-unsafe fn group_i16<const MR: usize, const NP: usize>(job: &Job<'_>) {
-    let mut q = 0;
-    // SAFETY (both loops): tiles at panels q..q+NP (resp. q) < job.panels, within the contract.
-    unsafe {
-        while q + NP <= job.panels {
-            tile_i16::<MR, NP>(job, q);
-            q += NP;
-        }
-        while q < job.panels {
-            tile_i16::<MR, 1>(job, q);
-            q += 1;
         }
     }
 }
@@ -145,7 +124,7 @@ unsafe fn group_i16<const MR: usize, const NP: usize>(job: &Job<'_>) {
 /// broadcast pairs.
 ///
 /// # Safety
-/// As [`group_i16`], with `q0 + NP <= job.panels`.
+/// As [`group`] with `I16`, and `q0 + NP <= job.panels`.
 #[inline(always)]
 unsafe fn tile_i16<const MR: usize, const NP: usize>(job: &Job<'_>, q0: usize) {
     // SAFETY: every pointer stays in the ranges of the Job contract: steps s < job.steps of the
@@ -296,35 +275,45 @@ unsafe impl Int8Tiles for Vnni512 {
         // SAFETY (every arm): the caller keeps the job contract and guarantees the ISA.
         unsafe {
             match job.rows {
-                1 => group::<1, 8>(job),
-                2 => group::<2, 6>(job),
-                3 => group::<3, 4>(job),
-                4 => group::<4, 4>(job),
-                5 => group::<5, 3>(job),
-                6 => group::<6, 3>(job),
-                7 => group::<7, 3>(job),
-                8 => group::<8, 3>(job),
+                1 => group::<false, 1, 8>(job),
+                2 => group::<false, 2, 6>(job),
+                3 => group::<false, 3, 4>(job),
+                4 => group::<false, 4, 4>(job),
+                5 => group::<false, 5, 3>(job),
+                6 => group::<false, 6, 3>(job),
+                7 => group::<false, 7, 3>(job),
+                8 => group::<false, 8, 3>(job),
                 _ => unreachable!("int8 row group of {} rows", job.rows),
             }
         }
     }
 }
 
-/// The group's panels, `NP` at a time, then one at a time.
+/// The group's panels, `NP` at a time, then one at a time, on the i16 tiles when `I16`, else
+/// on the VNNI ones.
 ///
 /// # Safety
-/// AVX-512 VNNI present; `job` keeps the [`Job`] contract with `job.rows == MR`.
+/// AVX-512 F/BW present, and AVX-512 VNNI unless `I16`; `job` keeps the [`Job`] contract
+/// (two-byte values when `I16`) with `job.rows == MR`.
 #[inline(always)]
-unsafe fn group<const MR: usize, const NP: usize>(job: &Job<'_>) {
+unsafe fn group<const I16: bool, const MR: usize, const NP: usize>(job: &Job<'_>) {
     let mut q = 0;
     // SAFETY (both loops): tiles at panels q..q+NP (resp. q) < job.panels, within the contract.
     unsafe {
         while q + NP <= job.panels {
-            tile::<MR, NP>(job, q);
+            if I16 {
+                tile_i16::<MR, NP>(job, q);
+            } else {
+                tile::<MR, NP>(job, q);
+            }
             q += NP;
         }
         while q < job.panels {
-            tile::<MR, 1>(job, q);
+            if I16 {
+                tile_i16::<MR, 1>(job, q);
+            } else {
+                tile::<MR, 1>(job, q);
+            }
             q += 1;
         }
     }
