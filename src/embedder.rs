@@ -12,6 +12,9 @@ use minilm_kernels::{Isa, Kernels, TaskRunner};
 use crate::calibrate::{builtin_texts, Smoothing, AT_LOAD_TEXTS};
 use crate::config::{BertConfig, Pooling, SentenceConfig};
 use crate::error::{Error, Result};
+use crate::long_text::{
+    chunk_pieces_needed, weighted_mean, windows, LongText, LongTextReport, DEFAULT_MAX_CHUNKS,
+};
 use crate::model::bert::{Activations, Bert, Dense, Tap, TokenBatch};
 use crate::pool::pool_sequence;
 use crate::tokenize::{TextTokenizer, Tokens};
@@ -36,6 +39,8 @@ pub struct Options {
     max_length: Option<usize>,
     isa: Option<Isa>,
     precision: Option<Precision>,
+    long_text: LongText,
+    max_chunks: usize,
 }
 
 /// The arithmetic of the dense layers (four per encoder layer, 98% of the model's work).
@@ -92,6 +97,8 @@ impl Default for Options {
             max_length: None,
             isa: None,
             precision: None,
+            long_text: LongText::Truncate,
+            max_chunks: DEFAULT_MAX_CHUNKS,
         }
     }
 }
@@ -189,6 +196,50 @@ impl Options {
         self.precision = Some(precision);
         self
     }
+
+    /// What to do with texts longer than `max_length` tokens (default [`LongText::Truncate`], as
+    /// sentence-transformers does). Whatever the mode, a text costs time and memory in
+    /// proportion to what is embedded of it, not to its size in bytes: only as much of it is
+    /// tokenised as that needs.
+    ///
+    /// ```
+    /// use minilm::{Embedder, LongText, Options};
+    /// let options = Options::default().max_length(16).long_text(LongText::Chunk { overlap: 4 });
+    /// let embedder = Embedder::from_dir(minilm::default_model_dir()?, &options)?;
+    /// let long = "Windows of fourteen word pieces, each sharing four with the next. ".repeat(5);
+    /// let mut out = vec![0.0f32; embedder.dim()];
+    /// let report = embedder.embed_batch_into(&[long], &mut out)?;
+    /// assert_eq!((report.chunked, report.truncated), (1, 0));
+    /// // LongText::Error refuses the text instead, naming it.
+    /// let strict = Embedder::from_dir(minilm::default_model_dir()?, &options.long_text(LongText::Error))?;
+    /// assert!(matches!(strict.embed(&"word ".repeat(20)), Err(minilm::Error::TextTooLong { index: 0, .. })));
+    /// # Ok::<(), minilm::Error>(())
+    /// ```
+    pub fn long_text(mut self, long_text: LongText) -> Options {
+        self.long_text = long_text;
+        self
+    }
+
+    /// Windows one text may take in [`LongText::Chunk`] mode (default
+    /// [`crate::DEFAULT_MAX_CHUNKS`]); the rest of a longer text is cut, and counted in
+    /// [`LongTextReport::truncated`]. Bounds what one text can cost.
+    ///
+    /// ```
+    /// let options = minilm::Options::default().max_chunks(8);
+    /// # let _ = options;
+    /// ```
+    pub fn max_chunks(mut self, max_chunks: usize) -> Options {
+        self.max_chunks = max_chunks;
+        self
+    }
+}
+
+/// One text, tokenised and cut as the long-text mode says: one sequence, or several windows.
+struct Planned {
+    sequences: Vec<Tokens>,
+    /// Word pieces of each window (empty for a single sequence).
+    weights: Vec<usize>,
+    truncated: bool,
 }
 
 /// A loaded sentence-embedding model. Share one across threads: it is `Send + Sync`, and each
@@ -213,6 +264,8 @@ pub struct Embedder {
     max_length: usize,
     batch_size: usize,
     batch_tokens: usize,
+    long_text: LongText,
+    max_chunks: usize,
     team: Team,
     /// Buffers of finished passes, reused by later ones (one per concurrent caller at most).
     spare: Mutex<Vec<PassBuffers>>,
@@ -304,6 +357,9 @@ impl Embedder {
                 .unwrap_or(model_limit)
                 .min(model_limit),
         };
+        if options.max_chunks == 0 {
+            return Err(Error::InvalidOption("max chunks must be at least 1".into()));
+        }
         let weights = WeightFile::open(&dir.join("model.safetensors"))?;
         let tensors = weights.tensors()?;
         // int8 on an f32 file is calibrated (SmoothQuant, `calibrate.rs`): the f32 model loads
@@ -329,6 +385,14 @@ impl Embedder {
             (tokenizer, bert)
         });
         let (tokenizer, bert) = (tokenizer?, bert?);
+        let width = max_length - tokenizer.specials();
+        if let LongText::Chunk { overlap } = options.long_text {
+            if overlap >= width {
+                return Err(Error::InvalidOption(format!(
+                    "chunk overlap {overlap} must be less than the {width} word pieces of a window"
+                )));
+            }
+        }
         let team = Team::new(threads, "minilm", TEAM_SPIN)
             .map_err(|e| Error::ThreadPool(e.to_string()))?;
         let mut embedder = Embedder {
@@ -338,6 +402,8 @@ impl Embedder {
             max_length,
             batch_size: options.batch_size,
             batch_tokens: options.batch_tokens,
+            long_text: options.long_text,
+            max_chunks: options.max_chunks,
             team,
             spare: Mutex::new(Vec::new()),
             workspace_reserved: AtomicUsize::new(0),
@@ -413,7 +479,8 @@ impl Embedder {
     }
 
     /// [`Embedder::embed_batch`] into a caller's buffer: `out` receives `texts.len()` rows of
-    /// [`Embedder::dim`] floats.
+    /// [`Embedder::dim`] floats. Returns what was done with texts longer than the model reads
+    /// at once (see [`Options::long_text`]).
     ///
     /// ```
     /// # let embedder = minilm::Embedder::from_dir(minilm::default_model_dir()?, &minilm::Options::default())?;
@@ -426,7 +493,7 @@ impl Embedder {
         &self,
         texts: &[S],
         out: &mut [f32],
-    ) -> Result<()> {
+    ) -> Result<LongTextReport> {
         self.embed_prompted_into(self.default_prompt(), texts, out)
     }
 
@@ -478,7 +545,7 @@ impl Embedder {
         prompt: &str,
         texts: &[S],
         out: &mut [f32],
-    ) -> Result<()> {
+    ) -> Result<LongTextReport> {
         self.embed_prompted_into(Some(prompt), texts, out)
     }
 
@@ -537,27 +604,84 @@ impl Embedder {
         prompt: Option<&str>,
         texts: &[S],
         out: &mut [f32],
-    ) -> Result<()> {
+    ) -> Result<LongTextReport> {
         self.check_output(texts.len(), out)?;
         let dim = self.dim();
         let mut pass = self.take_buffers();
+        let mut report = LongTextReport::default();
         let mut result = Ok(());
         for (chunk_index, chunk) in texts.chunks(self.batch_size).enumerate() {
             let first = chunk_index * self.batch_size;
             let team = self.team.lock();
             result = self
                 .tokenize_texts(&team, prompt, chunk, first)
-                .map(|encoded| {
-                    let sequence = |i: usize| (&encoded[i].ids[..], Some(&encoded[i].type_ids[..]));
+                .map(|planned| {
                     let rows = &mut out[first * dim..(first + chunk.len()) * dim];
-                    self.run_passes(&team, &mut pass, chunk.len(), &sequence, rows);
+                    self.run_planned(&team, &mut pass, &planned, rows);
+                    for (i, text) in planned.iter().enumerate() {
+                        report.record(first + i, text.sequences.len(), text.truncated);
+                    }
                 });
             if result.is_err() {
                 break;
             }
         }
         self.return_buffers(pass);
-        result
+        result.map(|()| report)
+    }
+
+    /// Embeds planned texts into `out`, one row each: texts of one sequence straight into their
+    /// row, windows of chunked texts into a scratch buffer, then averaged.
+    fn run_planned(
+        &self,
+        team: &TeamGuard<'_>,
+        pass: &mut PassBuffers,
+        planned: &[Planned],
+        out: &mut [f32],
+    ) {
+        let normalize = self.sentence.normalize;
+        if planned.iter().all(|text| text.sequences.len() == 1) {
+            let sequence = |i: usize| {
+                let tokens = &planned[i].sequences[0];
+                (&tokens.ids[..], Some(&tokens.type_ids[..]))
+            };
+            self.run_passes(team, pass, planned.len(), &sequence, &|_| normalize, out);
+            return;
+        }
+        let dim = self.dim();
+        // Window k of the call belongs to text owner[k]; a text of one window is pooled (and
+        // normalised) as in the one-sequence case, so it gets the same vector.
+        let mut owner = Vec::new();
+        let mut windows: Vec<&Tokens> = Vec::new();
+        for (t, text) in planned.iter().enumerate() {
+            owner.extend(std::iter::repeat_n(t, text.sequences.len()));
+            windows.extend(&text.sequences);
+        }
+        let sequence = |k: usize| (&windows[k].ids[..], Some(&windows[k].type_ids[..]));
+        let single = |k: usize| planned[owner[k]].sequences.len() == 1;
+        let mut rows = vec![0.0f32; windows.len() * dim];
+        self.run_passes(
+            team,
+            pass,
+            windows.len(),
+            &sequence,
+            &|k| normalize && single(k),
+            &mut rows,
+        );
+        let mut next = 0;
+        for (text, row) in planned.iter().zip(out.chunks_exact_mut(dim.max(1))) {
+            let count = text.sequences.len();
+            let window_rows = &rows[next * dim..(next + count) * dim];
+            next += count;
+            if count == 1 {
+                row.copy_from_slice(window_rows);
+                continue;
+            }
+            weighted_mean(window_rows, &text.weights, row);
+            if normalize {
+                self.bert.kernels().l2_normalize(row);
+            }
+        }
     }
 
     /// Embeddings of texts given as token ids (each as [`Embedder::token_ids`] returns them:
@@ -585,20 +709,30 @@ impl Embedder {
             let first = chunk_index * self.batch_size;
             let sequence = |i: usize| (chunk[i], None);
             let rows = &mut out[first * dim..(first + chunk.len()) * dim];
-            self.run_passes(&self.team.lock(), &mut pass, chunk.len(), &sequence, rows);
+            let normalize = self.sentence.normalize;
+            self.run_passes(
+                &self.team.lock(),
+                &mut pass,
+                chunk.len(),
+                &sequence,
+                &|_| normalize,
+                rows,
+            );
         }
         self.return_buffers(pass);
         Ok(())
     }
 
     /// Embeds `count` checked sequences (ids, and type ids or `None` for all 0) into `out`, in
-    /// forward passes within the token budget.
+    /// forward passes within the token budget; `normalize(i)` says whether sequence `i`'s
+    /// vector is L2-normalised.
     fn run_passes<'a>(
         &self,
         team: &TeamGuard<'_>,
         pass: &mut PassBuffers,
         count: usize,
         sequence: &(dyn Fn(usize) -> (&'a [u32], Option<&'a [u32]>) + Sync),
+        normalize: &dyn Fn(usize) -> bool,
         out: &mut [f32],
     ) {
         let dim = self.dim();
@@ -619,11 +753,11 @@ impl Embedder {
             self.bert.forward(batch, act, team, &mut |_, _| {});
             self.reserve_workspace(team);
             let rows = out[start * dim..next * dim].chunks_exact_mut(dim.max(1));
-            for (range, vector) in batch.sequences.iter().zip(rows) {
+            for (i, (range, vector)) in batch.sequences.iter().zip(rows).enumerate() {
                 pool_sequence(
                     self.bert.kernels(),
                     self.sentence.pooling,
-                    self.sentence.normalize,
+                    normalize(start + i),
                     &act.hidden[range.start * h..range.end * h],
                     h,
                     vector,
@@ -902,10 +1036,100 @@ impl Embedder {
         &self.model_dir
     }
 
+    /// `text` as the model reads it in truncate mode: its first word pieces, checked.
     fn tokenize_one(&self, text: &str, index: usize) -> Result<Tokens> {
-        let tokens = self.tokenizer.encode(text, index)?;
+        let width = self.window_width();
+        let pieces = self.tokenizer.pieces(None, text, Some(width + 1), index)?;
+        let tokens = self
+            .tokenizer
+            .sequence(&pieces.ids[..pieces.ids.len().min(width)]);
         self.check_ids(&tokens.ids, &tokens.type_ids, index)?;
         Ok(tokens)
+    }
+
+    /// Word pieces the model reads at once: `max_length` less the special tokens.
+    fn window_width(&self) -> usize {
+        self.max_length - self.tokenizer.specials()
+    }
+
+    /// `prompt` and `text` tokenised and cut as the long-text mode says.
+    fn plan_text(&self, prompt: Option<&str>, text: &str, index: usize) -> Result<Planned> {
+        let width = self.window_width();
+        let (need, overlap) = match self.long_text {
+            LongText::Chunk { overlap } => (
+                chunk_pieces_needed(width, overlap, self.max_chunks),
+                overlap,
+            ),
+            _ => (width + 1, 0),
+        };
+        let pieces = self.tokenizer.pieces(prompt, text, Some(need), index)?;
+        let ids = &pieces.ids;
+        let mut planned = Planned {
+            sequences: Vec::new(),
+            weights: Vec::new(),
+            truncated: ids.len() > width || pieces.capped,
+        };
+        match self.long_text {
+            LongText::Chunk { .. } if ids.len() > width => {
+                let spans = windows(ids.len(), width, overlap, self.max_chunks);
+                planned.truncated =
+                    spans.last().is_some_and(|last| last.end < ids.len()) || pieces.capped;
+                for span in spans {
+                    planned.weights.push(span.len());
+                    planned.sequences.push(self.tokenizer.sequence(&ids[span]));
+                }
+            }
+            LongText::Error if planned.truncated => {
+                // Count on, to a bound, to say how long the text is.
+                let limit = chunk_pieces_needed(width, 0, DEFAULT_MAX_CHUNKS.max(self.max_chunks));
+                let counted = self.tokenizer.pieces(prompt, text, Some(limit), index)?;
+                return Err(Error::TextTooLong {
+                    index,
+                    tokens: counted.ids.len() + self.tokenizer.specials(),
+                    exact: counted.complete && !counted.capped,
+                    max_length: self.max_length,
+                });
+            }
+            _ => {
+                let tokens = self.tokenizer.sequence(&ids[..ids.len().min(width)]);
+                planned.sequences.push(tokens);
+            }
+        }
+        for tokens in &planned.sequences {
+            self.check_ids(&tokens.ids, &tokens.type_ids, index)?;
+        }
+        Ok(planned)
+    }
+
+    /// The number of tokens `text` has without truncation, \[CLS\] and \[SEP\] included (no
+    /// prompt added): what [`Embedder::token_ids`] would return with no length limit. More than
+    /// [`Embedder::max_length`] means embedding it truncates (or chunks) it. Costs time in
+    /// proportion to the text, memory in proportion to its word pieces.
+    ///
+    /// ```
+    /// # let embedder = minilm::Embedder::from_dir(minilm::default_model_dir()?, &minilm::Options::default())?;
+    /// assert_eq!(embedder.token_count("Hello world")?, 4); // [CLS] hello world [SEP]
+    /// let long = "word ".repeat(1000);
+    /// assert_eq!(embedder.token_count(&long)?, 1002);
+    /// assert_eq!(embedder.token_ids(&long)?.len(), 256); // what the model reads
+    /// # Ok::<(), minilm::Error>(())
+    /// ```
+    pub fn token_count(&self, text: &str) -> Result<usize> {
+        Ok(self.word_pieces(text)?.len() + self.tokenizer.specials())
+    }
+
+    /// All of `text`'s word piece ids, without special tokens or truncation (no prompt added),
+    /// for callers that cut texts themselves. Each window `w` of them embeds with
+    /// [`Embedder::embed_token_ids_into`] as `[CLS] w [SEP]` (ids 101 and 102 for
+    /// all-MiniLM-L6-v2; [`Embedder::token_ids`] of an empty text gives them).
+    ///
+    /// ```
+    /// # let embedder = minilm::Embedder::from_dir(minilm::default_model_dir()?, &minilm::Options::default())?;
+    /// assert_eq!(embedder.word_pieces("Hello world")?, [7592, 2088]);
+    /// # Ok::<(), minilm::Error>(())
+    /// ```
+    pub fn word_pieces(&self, text: &str) -> Result<Vec<u32>> {
+        Ok(self.tokenizer.pieces(None, text, None, 0)?.ids)
     }
 
     /// Errors unless the model can embed `ids` (with `type_ids`, or all type 0 when empty):
@@ -956,19 +1180,14 @@ impl Embedder {
         prompt: Option<&str>,
         texts: &[S],
         first: usize,
-    ) -> Result<Vec<Tokens>> {
-        let tokenize = |i: usize| match prompt {
-            Some(prompt) if !prompt.is_empty() => {
-                self.tokenize_one(&format!("{prompt}{}", texts[i].as_ref()), first + i)
-            }
-            _ => self.tokenize_one(texts[i].as_ref(), first + i),
-        };
+    ) -> Result<Vec<Planned>> {
+        let tokenize = |i: usize| self.plan_text(prompt, texts[i].as_ref(), first + i);
         let tasks = texts.len().min(4 * team.threads()).max(1);
         if tasks == 1 {
             return (0..texts.len()).map(tokenize).collect();
         }
         let per_task = texts.len().div_ceil(tasks);
-        let parts: Vec<Mutex<Vec<Result<Tokens>>>> =
+        let parts: Vec<Mutex<Vec<Result<Planned>>>> =
             (0..tasks).map(|_| Mutex::new(Vec::new())).collect();
         team.run(tasks, &|t| {
             let run = (t * per_task).min(texts.len())..((t + 1) * per_task).min(texts.len());

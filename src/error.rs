@@ -110,6 +110,23 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
+    /// A text is longer than the model reads at once, and [`crate::LongText::Error`] was asked
+    /// for.
+    #[error(
+        "text {index} is {}{tokens} tokens long; the model reads at most {max_length}",
+        if *exact { "" } else { "over " }
+    )]
+    TextTooLong {
+        /// Position of the text in the caller's input.
+        index: usize,
+        /// Its tokens, \[CLS\] and \[SEP\] included, without truncation (counted up to a limit
+        /// when `exact` is false).
+        tokens: usize,
+        /// `tokens` is the whole count, not a lower bound.
+        exact: bool,
+        /// The most tokens the embedder reads.
+        max_length: usize,
+    },
     /// An option is out of range.
     #[error("invalid option: {0}")]
     InvalidOption(String),

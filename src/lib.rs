@@ -22,9 +22,11 @@ mod error;
 #[cfg(feature = "hub")]
 mod hub;
 mod locate;
+mod long_text;
 mod model;
 mod pool;
 mod quantize;
+mod text_segments;
 mod tokenize;
 mod weights;
 
@@ -32,5 +34,6 @@ pub use config::{BertConfig, Pooling, SentenceConfig};
 pub use embedder::{Embedder, Options, Precision};
 pub use error::{Error, Result};
 pub use locate::{default_model_dir, models_home, resolve_model, DEFAULT_MODEL_ID};
+pub use long_text::{LongText, LongTextReport, DEFAULT_CHUNK_OVERLAP, DEFAULT_MAX_CHUNKS};
 pub use minilm_kernels::{CacheSizes, Isa};
 pub use quantize::{quantize_model, Calibration, QuantizeSummary};
