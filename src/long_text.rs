@@ -124,15 +124,12 @@ pub(crate) fn windows(
     overlap: usize,
     max_windows: usize,
 ) -> Vec<Range<usize>> {
-    if pieces <= width {
-        return vec![0..pieces];
-    }
     let stride = width - overlap;
     let mut out = Vec::new();
     let mut start = 0;
-    while out.len() < max_windows {
+    loop {
         out.push(start..(start + width).min(pieces));
-        if start + width >= pieces {
+        if start + width >= pieces || out.len() == max_windows {
             break;
         }
         start += stride;
