@@ -916,6 +916,28 @@ impl Embedder {
         self.team.threads()
     }
 
+    /// What is done with texts longer than [`Embedder::max_length`].
+    ///
+    /// ```
+    /// # let embedder = minilm::Embedder::from_dir(minilm::default_model_dir()?, &minilm::Options::default())?;
+    /// assert_eq!(embedder.long_text(), minilm::LongText::Truncate); // the default
+    /// # Ok::<(), minilm::Error>(())
+    /// ```
+    pub fn long_text(&self) -> LongText {
+        self.long_text
+    }
+
+    /// Windows one text may take in [`LongText::Chunk`] mode.
+    ///
+    /// ```
+    /// # let embedder = minilm::Embedder::from_dir(minilm::default_model_dir()?, &minilm::Options::default())?;
+    /// assert_eq!(embedder.max_chunks(), minilm::DEFAULT_MAX_CHUNKS);
+    /// # Ok::<(), minilm::Error>(())
+    /// ```
+    pub fn max_chunks(&self) -> usize {
+        self.max_chunks
+    }
+
     /// Texts per forward pass.
     ///
     /// ```

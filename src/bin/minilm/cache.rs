@@ -14,7 +14,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
-use minilm::Embedder;
+use minilm::{Embedder, LongText};
 use serde::{Deserialize, Serialize};
 
 /// Names this file format in its header.
@@ -79,8 +79,16 @@ pub struct Key {
     model_files: Vec<ModelFile>,
     precision: String,
     max_length: usize,
+    /// `truncate`, `error`, or `chunk:OVERLAP:MAX_CHUNKS` (caches from before it existed were
+    /// all made truncating).
+    #[serde(default = "truncating")]
+    long_text: String,
     dim: usize,
     kernel: String,
+}
+
+fn truncating() -> String {
+    "truncate".into()
 }
 
 impl Key {
@@ -111,6 +119,10 @@ impl Key {
             model_files,
             precision: embedder.precision().name().to_owned(),
             max_length: embedder.max_length(),
+            long_text: match embedder.long_text() {
+                LongText::Chunk { overlap } => format!("chunk:{overlap}:{}", embedder.max_chunks()),
+                mode => mode.name().to_owned(),
+            },
             dim: embedder.dim(),
             kernel: embedder.kernel_name(),
         }
@@ -127,7 +139,7 @@ impl Key {
         } else if (&self.model_dir, &self.model_files) != (&run.model_dir, &run.model_files) {
             Some("model changed")
         } else {
-            Some("precision, max length, dimension or kernel changed")
+            Some("precision, max length, long-text mode, dimension or kernel changed")
         }
     }
 }

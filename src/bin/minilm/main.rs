@@ -6,6 +6,7 @@ mod cache;
 mod fetch;
 mod info;
 mod input;
+mod long_text;
 mod output;
 mod progress;
 mod prompt;
@@ -228,11 +229,16 @@ struct ModelArgs {
     /// an f32 model's weights are quantised at load). Default: the model file's.
     #[arg(long, value_name = "f32|int8")]
     precision: Option<String>,
+
+    #[command(flatten)]
+    long_text: long_text::LongTextArgs,
 }
 
 impl ModelArgs {
     fn load(&self) -> Result<Embedder, String> {
-        let mut options = Options::default().batch_size(self.batch_size);
+        let mut options = self
+            .long_text
+            .apply(Options::default().batch_size(self.batch_size))?;
         if let Some(precision) = &self.precision {
             let precision: Precision = precision
                 .parse()
@@ -317,7 +323,7 @@ fn main() -> ExitCode {
         Command::Similarity(args) => args
             .model
             .load()
-            .and_then(|e| similarity::run(args.similarity, &e)),
+            .and_then(|e| similarity::run(args.similarity, &e, cli.quiet)),
         Command::Search(args) => args
             .model
             .load()
@@ -421,6 +427,7 @@ fn embed(args: EmbedArgs, progress: progress::Settings) -> Result<(), String> {
         output::Writer::create(args.output.as_deref(), args.format, embedder.dim(), count)?;
     let step = args.model.batch_size.max(1);
     let mut done = 0;
+    let mut tally = long_text::Tally::default();
     loop {
         let chunk = match &mut source {
             Source::Listed(texts) => texts.by_ref().take(step).collect(),
@@ -429,14 +436,10 @@ fn embed(args: EmbedArgs, progress: progress::Settings) -> Result<(), String> {
         if chunk.is_empty() {
             break;
         }
-        let vectors =
-            prompt::embed_batch(&embedder, prompt.as_deref(), &chunk).map_err(|e| match e {
-                // Indices in the library's error count from the chunk; report the input's.
-                minilm::Error::Tokenize { index, message } => {
-                    format!("text {}: {message}", done + index)
-                }
-                other => other.to_string(),
-            })?;
+        // Indices in the library's error count from the chunk; report the input's.
+        let (vectors, report) = prompt::embed_batch(&embedder, prompt.as_deref(), &chunk)
+            .map_err(|e| long_text::describe(e, |index| format!("text {}", done + index)))?;
+        tally.add(&report);
         bar.suspend(|| {
             for vector in &vectors {
                 writer.write(vector)?;
@@ -447,7 +450,9 @@ fn embed(args: EmbedArgs, progress: progress::Settings) -> Result<(), String> {
         bar.advance(chunk.len());
     }
     bar.finish();
-    writer.finish()
+    writer.finish()?;
+    tally.print(&embedder, "texts", progress.quiet);
+    Ok(())
 }
 
 /// Where `embed` takes its texts from.

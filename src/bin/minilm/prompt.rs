@@ -44,14 +44,19 @@ pub fn named(embedder: &Embedder, name: &str) -> Option<String> {
     embedder.prompt(name).map(str::to_owned)
 }
 
-/// `texts` embedded with `prompt`, or as `embed_batch` does when it is `None`.
+/// `texts` embedded with `prompt`, or as `embed_batch` does when it is `None`, and what was
+/// done with long texts.
 pub fn embed_batch<S: AsRef<str> + Sync>(
     embedder: &Embedder,
     prompt: Option<&str>,
     texts: &[S],
-) -> minilm::Result<Vec<Vec<f32>>> {
-    match prompt {
-        Some(prompt) => embedder.embed_batch_with_prompt(prompt, texts),
-        None => embedder.embed_batch(texts),
-    }
+) -> minilm::Result<(Vec<Vec<f32>>, minilm::LongTextReport)> {
+    let dim = embedder.dim();
+    let mut flat = vec![0.0f32; texts.len() * dim];
+    let report = match prompt {
+        Some(prompt) => embedder.embed_batch_with_prompt_into(prompt, texts, &mut flat)?,
+        None => embedder.embed_batch_into(texts, &mut flat)?,
+    };
+    let vectors = flat.chunks_exact(dim.max(1)).map(<[f32]>::to_vec).collect();
+    Ok((vectors, report))
 }

@@ -114,11 +114,13 @@ pub fn run(args: SearchArgs, embedder: &Embedder, progress: Settings) -> Result<
         Some(prompt) => Some(prompt),
         None => crate::prompt::named(embedder, "query"),
     };
-    let queries = crate::prompt::embed_batch(embedder, query_prompt.as_deref(), &args.queries)
-        .map_err(|e| match e {
-            minilm::Error::Tokenize { index, message } => format!("query {}: {message}", index + 1),
-            other => other.to_string(),
-        })?;
+    let (queries, report) =
+        crate::prompt::embed_batch(embedder, query_prompt.as_deref(), &args.queries).map_err(
+            |e| crate::long_text::describe(e, |index| format!("query {}", index + 1)),
+        )?;
+    let mut tally = crate::long_text::Tally::default();
+    tally.add(&report);
+    tally.print(embedder, "queries", progress.quiet);
     let dim = embedder.dim().max(1);
     let mut out = BufWriter::new(std::io::stdout().lock());
     for (q, (query, query_vector)) in args.queries.iter().zip(&queries).enumerate() {
@@ -174,28 +176,28 @@ fn embed_corpus(
     let mut vectors = vec![0f32; corpus.texts.len() * dim];
     let mut progress = Progress::start(settings, Some(corpus.texts.len() as u64));
     let step = embedder.batch_size().max(1);
+    let mut tally = crate::long_text::Tally::default();
     for (b, (texts, out)) in corpus
         .texts
         .chunks(step)
         .zip(vectors.chunks_mut(step * dim))
         .enumerate()
     {
-        match &passage_prompt {
+        let report = match &passage_prompt {
             Some(prompt) => embedder.embed_batch_with_prompt_into(prompt, texts, out),
             None => embedder.embed_batch_into(texts, out),
         }
-        .map_err(|e| match e {
-            minilm::Error::Tokenize { index, message } => {
-                match corpus.lines.get(b * step + index) {
-                    Some(line) => format!("corpus line {line}: {message}"),
-                    None => format!("corpus: {message}"),
-                }
-            }
-            other => other.to_string(),
+        .map_err(|e| {
+            crate::long_text::describe(e, |index| match corpus.lines.get(b * step + index) {
+                Some(line) => format!("corpus line {line}"),
+                None => "corpus".into(),
+            })
         })?;
+        tally.add(&report);
         progress.advance(texts.len());
     }
     progress.finish();
+    tally.print(embedder, "corpus texts", settings.quiet);
     Ok(vectors)
 }
 

@@ -40,19 +40,19 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
     }
 }
 
-pub fn run(args: SimilarityArgs, embedder: &Embedder) -> Result<(), String> {
+pub fn run(args: SimilarityArgs, embedder: &Embedder, quiet: bool) -> Result<(), String> {
     let prompt = args.prompt.resolve(embedder)?;
-    let vectors = crate::prompt::embed_batch(embedder, prompt.as_deref(), &[&args.a, &args.b])
-        .map_err(|e| match e {
-            minilm::Error::Tokenize { index, message } => {
-                format!(
-                    "text {} ({}): {message}",
-                    index + 1,
-                    ["A", "B"][index.min(1)]
-                )
-            }
-            other => other.to_string(),
-        })?;
+    let (vectors, report) =
+        crate::prompt::embed_batch(embedder, prompt.as_deref(), &[&args.a, &args.b]).map_err(
+            |e| {
+                crate::long_text::describe(e, |index| {
+                    format!("text {} ({})", index + 1, ["A", "B"][index.min(1)])
+                })
+            },
+        )?;
+    let mut tally = crate::long_text::Tally::default();
+    tally.add(&report);
+    tally.print(embedder, "texts", quiet);
     let [a, b] = vectors.as_slice() else {
         return Err(format!("expected 2 vectors, got {}", vectors.len()));
     };
