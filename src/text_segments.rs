@@ -269,22 +269,10 @@ impl<F: Fn(&str) -> usize> Segments<'_, F> {
     /// Appends a stretch, shortened when that is provably exact; true if the copy reached
     /// [`REGION_CAP`] (then it holds only the stretch's start).
     fn push_stretch(&self, copy: &mut String, stretch: &str) -> bool {
-        if let Some(margin) = self.rules.stretch_margin {
-            if let Some((head, tail)) = margins(stretch, margin) {
-                let skip = head
-                    .char_indices()
-                    .nth(self.rules.longest_added)
-                    .map_or(head.len(), |(at, _)| at);
-                let long_word = (self.normalized_chars)(&head[skip..]) > self.rules.max_word_chars;
-                let context_kept = !self.rules.lowercased
-                    || (head.chars().any(surely_not_case_ignorable)
-                        && tail.chars().any(surely_not_case_ignorable));
-                if long_word && context_kept {
-                    copy.push_str(head);
-                    copy.push_str(tail);
-                    return copy.len() >= self.rules.limits.region_cap;
-                }
-            }
+        if let Some((head, tail)) = self.shortened(stretch) {
+            copy.push_str(head);
+            copy.push_str(tail);
+            return copy.len() >= self.rules.limits.region_cap;
         }
         let room = self.rules.limits.region_cap.saturating_sub(copy.len());
         if stretch.len() >= room {
@@ -296,20 +284,64 @@ impl<F: Fn(&str) -> usize> Segments<'_, F> {
     }
 }
 
-/// The first and last `margin` characters of `stretch`, if it has more than twice that many.
-fn margins(stretch: &str, margin: usize) -> Option<(&str, &str)> {
-    if stretch.len() <= 2 * margin {
-        return None; // at most 2 * margin characters
+impl<F: Fn(&str) -> usize> Segments<'_, F> {
+    /// The head and tail a stretch can be shortened to, if that is provably exact: a head
+    /// (at least a margin, doubled up to 16 margins while it does not yet normalise, past
+    /// a possible added token, to more than `max_input_chars_per_word` characters) and the last
+    /// margin, with characters between them to leave out.
+    fn shortened<'s>(&self, stretch: &'s str) -> Option<(&'s str, &'s str)> {
+        let margin = self.rules.stretch_margin?;
+        if stretch.len() <= 2 * margin {
+            return None; // at most 2 * margin characters
+        }
+        let tail_start = stretch.char_indices().rev().nth(margin - 1)?.0;
+        let mut head_chars = margin;
+        loop {
+            let head_end = stretch.char_indices().nth(head_chars)?.0;
+            if head_end >= tail_start {
+                return None;
+            }
+            let head = &stretch[..head_end];
+            let skip = head
+                .char_indices()
+                .nth(self.rules.longest_added)
+                .map_or(head.len(), |(at, _)| at);
+            if (self.normalized_chars)(&head[skip..]) > self.rules.max_word_chars {
+                let tail = &stretch[tail_start..];
+                let context_kept = !self.rules.lowercased
+                    || (head.chars().any(surely_not_case_ignorable)
+                        && tail.chars().any(surely_not_case_ignorable));
+                return context_kept.then_some((head, tail));
+            }
+            if head_chars >= 16 * margin {
+                return None;
+            }
+            head_chars *= 2;
+        }
     }
-    let head_end = stretch.char_indices().nth(margin)?.0;
-    let tail_start = stretch.char_indices().rev().nth(margin - 1)?.0;
-    (head_end < tail_start).then(|| (&stretch[..head_end], &stretch[tail_start..]))
 }
 
-/// Characters a shortened stretch is made of: never a word boundary (not whitespace,
-/// punctuation, control or CJK) and never deleted whole by the normaliser except as a mark.
+/// Characters a shortened stretch is made of: never a word boundary, before or after
+/// normalisation (not whitespace, punctuation or CJK; no canonical decomposition holding one),
+/// so a stretch lies inside one word. Letters and digits; controls and format characters the
+/// normaliser deletes (zero-width joiners of emoji sequences among them); emoji and
+/// pictographic symbols, variation selectors.
 fn is_stretch_char(c: char, cjk_split: bool) -> bool {
-    c.is_alphanumeric() && !(cjk_split && is_cjk(c))
+    let code = c as u32;
+    (c.is_alphanumeric() && !(cjk_split && is_cjk(c)))
+        || (c.is_control() && !c.is_whitespace())
+        || matches!(
+            code,
+            0x200B..=0x200F // zero-width space, joiners, direction marks
+                | 0x2060..=0x2064
+                | 0xFEFF
+                | 0xFFFD
+                | 0xFE00..=0xFE0F // variation selectors
+                | 0x2600..=0x2767 // miscellaneous symbols, dingbats (not the brackets after)
+                | 0x2776..=0x27BF
+                | 0x1F000..=0x1FAFF // emoji and pictographs
+                | 0xE0020..=0xE007F // emoji tag characters
+        )
 }
 
 /// Characters that are certainly not case-ignorable (so a final-sigma look-ahead or look-behind

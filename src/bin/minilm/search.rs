@@ -115,9 +115,8 @@ pub fn run(args: SearchArgs, embedder: &Embedder, progress: Settings) -> Result<
         None => crate::prompt::named(embedder, "query"),
     };
     let (queries, report) =
-        crate::prompt::embed_batch(embedder, query_prompt.as_deref(), &args.queries).map_err(
-            |e| crate::long_text::describe(e, |index| format!("query {}", index + 1)),
-        )?;
+        crate::prompt::embed_batch(embedder, query_prompt.as_deref(), &args.queries)
+            .map_err(|e| crate::long_text::describe(e, |index| format!("query {}", index + 1)))?;
     let mut tally = crate::long_text::Tally::default();
     tally.add(&report);
     tally.print(embedder, "queries", progress.quiet);
