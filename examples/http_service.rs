@@ -6,13 +6,15 @@
 //! cargo run --release --example http_service -- 127.0.0.1:8080 [--model DIR|ID]
 //! curl -s localhost:8080/health
 //! curl -s localhost:8080/embed -d '{"texts": ["A man is playing a guitar.", "Hello"]}'
-//! # -> {"embeddings":[[0.0123,...],[...]],"dim":384}
+//! # -> {"embeddings":[[0.0123,...],[...]],"dim":384,"truncated":0}
 //! ```
 //!
 //! The first line on stdout is the address it listens on (port 0 picks a free port). One request
 //! per connection (`Connection: close`); bodies over 1 MiB get 413, malformed requests 400, and
 //! the service carries on. The model is `--model DIR|ID`, else the default one
-//! (`$MINILM_MODEL_DIR`, else the copy `tools/fetch-model.sh` made).
+//! (`$MINILM_MODEL_DIR`, else the copy `tools/fetch-model.sh` made). Texts longer than the model
+//! reads are truncated, as sentence-transformers does, and `truncated` counts them; a text costs
+//! what its first 256 tokens cost, however long it is.
 #![forbid(unsafe_code)]
 
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -44,6 +46,8 @@ struct EmbedRequest {
 struct EmbedResponse {
     embeddings: Vec<Vec<f32>>,
     dim: usize,
+    /// Texts longer than the model reads, embedded from their first tokens.
+    truncated: usize,
 }
 
 struct Request {
@@ -232,11 +236,14 @@ fn embed(body: &[u8], embedder: &Embedder) -> Response {
     if request.texts.len() > MAX_TEXTS {
         return error(413, format!("more than {MAX_TEXTS} texts"));
     }
-    match embedder.embed_batch(&request.texts) {
-        Ok(embeddings) => {
+    let dim = embedder.dim();
+    let mut flat = vec![0.0f32; request.texts.len() * dim];
+    match embedder.embed_batch_into(&request.texts, &mut flat) {
+        Ok(report) => {
             let response = EmbedResponse {
-                embeddings,
-                dim: embedder.dim(),
+                embeddings: flat.chunks_exact(dim.max(1)).map(<[f32]>::to_vec).collect(),
+                dim,
+                truncated: report.truncated,
             };
             match serde_json::to_string(&response) {
                 Ok(json) => Response(200, json),

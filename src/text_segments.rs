@@ -381,7 +381,7 @@ pub(crate) fn lowercase_safe_prefix(segment: &str) -> &str {
 }
 
 /// The largest char boundary of `s` at or below `at`.
-fn floor_char_boundary(s: &str, at: usize) -> usize {
+pub(crate) fn floor_char_boundary(s: &str, at: usize) -> usize {
     if at >= s.len() {
         return s.len();
     }

@@ -9,7 +9,7 @@ use tokenizers::pre_tokenizers::PreTokenizerWrapper;
 use tokenizers::{Encoding, ModelWrapper, NormalizedString, Normalizer, Tokenizer};
 
 use crate::error::{Error, Result};
-use crate::text_segments::{lowercase_safe_prefix, CutRules, Pipeline};
+use crate::text_segments::{floor_char_boundary, lowercase_safe_prefix, CutRules, Pipeline};
 
 /// A tokenizer configured as sentence-transformers uses it: optional lower-casing, the model's
 /// special tokens around the text, no padding. Truncation is the caller's: [`TextTokenizer::pieces`]
@@ -156,17 +156,33 @@ impl TextTokenizer {
             };
             first = false;
             if segment.capped {
-                let exact = if self.lowercase {
-                    lowercase_safe_prefix(&joined)
-                } else {
-                    &joined
-                };
-                let encoding = self.encode_raw(exact, index)?;
-                let limit = exact.len().saturating_sub(rules.guard_bytes());
-                pieces
-                    .ids
-                    .extend_from_slice(whole_words_before(&encoding, limit));
+                // The text ends inside this run: read as little of it as gives the pieces
+                // wanted, growing the prefix fourfold from the first segment's length.
+                let wanted = need.map(|n| n.saturating_sub(pieces.ids.len()));
+                let mut prefix_bytes = first_bytes;
+                loop {
+                    let whole = prefix_bytes >= joined.len() || wanted.is_none();
+                    let prefix = if whole {
+                        &joined[..]
+                    } else {
+                        &joined[..floor_char_boundary(&joined, prefix_bytes)]
+                    };
+                    let exact = if self.lowercase {
+                        lowercase_safe_prefix(prefix)
+                    } else {
+                        prefix
+                    };
+                    let encoding = self.encode_raw(exact, index)?;
+                    let limit = exact.len().saturating_sub(rules.guard_bytes());
+                    let words = whole_words_before(&encoding, limit);
+                    if whole || wanted.is_some_and(|w| words.len() >= w) {
+                        pieces.ids.extend_from_slice(words);
+                        break;
+                    }
+                    prefix_bytes = prefix_bytes.saturating_mul(4);
+                }
                 pieces.capped = true;
+                pieces.complete = false;
                 break;
             }
             let encoding = self.encode_raw(&joined, index)?;
@@ -478,6 +494,15 @@ mod tests {
                 );
                 if !pieces.capped {
                     assert_eq!(pieces.ids, expected, "case {case} ({limits:?}): {text:?}");
+                }
+                let need = rng.below(expected.len() + 2);
+                let some = tokenizer.pieces(None, &text, Some(need), 0).unwrap();
+                assert!(
+                    expected.starts_with(&some.ids),
+                    "case {case}, need {need}: {text:?}"
+                );
+                if !some.capped {
+                    assert!(some.ids.len() >= need.min(expected.len()));
                 }
             }
             assert!(capped > 100, "only {capped} texts were capped");

@@ -1271,3 +1271,118 @@ fn fetch_verifies_the_fetched_model_and_prints_its_directory() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("model present and verified"), "{stderr}");
 }
+
+#[test]
+fn truncation_notice_goes_to_stderr_and_quiet_silences_it() {
+    let dir = TempDir::new("cli-long-text");
+    let long = "word ".repeat(300);
+    let input = dir.path().join("texts.txt");
+    std::fs::write(&input, format!("short\n{long}\n{long}\n")).unwrap();
+    let input = input.to_str().unwrap();
+    let loud = minilm(&["embed", "--input", input], None);
+    let quiet = minilm(&["embed", "-q", "--input", input], None);
+    assert_eq!(success(&loud), success(&quiet), "stdout does not change");
+    let notice = String::from_utf8(loud.stderr).unwrap();
+    assert_eq!(
+        notice.trim_end(),
+        "minilm: 2 of 3 texts were longer than 256 tokens and were truncated to 256 \
+         (--long-text chunk embeds all of each)"
+    );
+    assert!(quiet.stderr.is_empty());
+    // Nothing to say when everything fits, or when chunking covers it.
+    assert!(minilm(&["embed", "short"], None).stderr.is_empty());
+    let chunked = minilm(&["embed", "--long-text", "chunk", "--input", input], None);
+    success(&chunked);
+    assert!(chunked.stderr.is_empty());
+    // Past the window limit, chunking says so too.
+    let limited = minilm(
+        &[
+            "embed",
+            "--long-text",
+            "chunk",
+            "--max-chunks",
+            "1",
+            "--input",
+            input,
+        ],
+        None,
+    );
+    success(&limited);
+    let notice = String::from_utf8(limited.stderr).unwrap();
+    assert!(
+        notice.contains("2 of 3 texts needed more than 1 windows")
+            && notice.contains("--max-chunks"),
+        "{notice}"
+    );
+}
+
+#[test]
+fn long_text_error_names_the_text_and_fails() {
+    let long = "word ".repeat(300);
+    let output = minilm(&["embed", "--long-text", "error", "fits", &long], None);
+    let message = failure(&output);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        message.contains("text 1 is 302 tokens long; the model reads at most 256")
+            && message.contains("--long-text truncate or chunk"),
+        "{message}"
+    );
+    let dir = TempDir::new("cli-long-corpus");
+    let corpus = dir.path().join("corpus.txt");
+    std::fs::write(&corpus, format!("fits\n{long}\n")).unwrap();
+    let corpus = corpus.to_str().unwrap();
+    let output = minilm(
+        &[
+            "search",
+            "-q",
+            "--no-cache",
+            "--long-text",
+            "error",
+            "-c",
+            corpus,
+            "query",
+        ],
+        None,
+    );
+    assert!(failure(&output).contains("corpus line 2 is 302 tokens long"));
+    let output = minilm(&["similarity", "--long-text", "error", "a", &long], None);
+    assert!(failure(&output).contains("text 2 (B) is 302 tokens long"));
+    // Chunk-only flags without chunk mode are a one-line error.
+    let output = minilm(&["embed", "--chunk-overlap", "8", "x"], None);
+    assert!(failure(&output).contains("--long-text chunk"));
+}
+
+#[test]
+fn chunked_embeddings_are_the_library_ones() {
+    let long = "The quick brown fox jumps over the lazy dog. ".repeat(60);
+    let texts = ["short", long.as_str()];
+    let out = success(&minilm(
+        &[
+            "embed",
+            "--long-text",
+            "chunk",
+            "--chunk-overlap",
+            "10",
+            texts[0],
+            texts[1],
+        ],
+        None,
+    ));
+    let options = Options::default().long_text(minilm::LongText::Chunk { overlap: 10 });
+    let expected = Embedder::from_dir(model_dir(), &options)
+        .unwrap()
+        .embed_batch(&texts)
+        .unwrap();
+    let got = jsonl_vectors(&out);
+    assert_eq!(got.len(), 2);
+    for (g, e) in got.iter().zip(&expected) {
+        assert_eq!(max_abs_diff(g, e), 0.0);
+    }
+    // The truncated vector differs from the chunked one; the short text's does not.
+    let truncated = jsonl_vectors(&success(&minilm(
+        &["embed", "-q", texts[0], texts[1]],
+        None,
+    )));
+    assert_eq!(truncated[0], got[0]);
+    assert!(max_abs_diff(&truncated[1], &got[1]) > 1e-3);
+}

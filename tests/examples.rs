@@ -258,6 +258,15 @@ fn http_service_embeds_like_the_library_and_survives_bad_requests() {
     for (text, vector) in texts.iter().zip(&vectors) {
         assert_same_vector(vector, &embedder.embed(text).unwrap(), text);
     }
+    assert!(body.contains("\"truncated\":0"), "{body}");
+
+    // A long text is truncated and counted; its cost does not follow its length.
+    let long = "word ".repeat(150_000);
+    let request = serde_json::json!({ "texts": ["short", long] }).to_string();
+    let (status, body) = service.post_embed(&request);
+    let vectors = embeddings(status, &body);
+    assert!(body.contains("\"truncated\":1"), "{body:.200}");
+    assert_same_vector(&vectors[1], &embedder.embed(&long).unwrap(), "long");
 
     // Bad requests get an error status, and the service keeps serving.
     let post = |body: &str| {

@@ -4,6 +4,9 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
+/// Line buffers larger than this are given away with their text instead of kept for reuse.
+const LARGE_LINE: usize = 1 << 20;
+
 /// How a file holds texts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Layout {
@@ -90,7 +93,8 @@ impl Texts {
                 return Ok(None);
             };
             match layout {
-                Layout::Lines => return Ok(Some(line.to_owned())),
+                Layout::Lines if line.len() <= LARGE_LINE => return Ok(Some(line.to_owned())),
+                Layout::Lines => break,
                 Layout::Jsonl if line.trim().is_empty() => continue,
                 Layout::Jsonl => {
                     let text = serde_json::from_str(line).map_err(|e| {
@@ -104,6 +108,16 @@ impl Texts {
                 }
             }
         }
+        // A very long line is handed over rather than copied: a 100 MB text then takes 100 MB
+        // once, not twice. (`next_line` checked it is UTF-8.)
+        let bytes = std::mem::take(&mut self.line);
+        String::from_utf8(bytes).map(Some).map_err(|_| {
+            format!(
+                "{}: line {} is not valid UTF-8",
+                self.path.display(),
+                self.number
+            )
+        })
     }
 
     /// Up to `count` more texts (fewer only at the end of the input).
