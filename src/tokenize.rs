@@ -272,23 +272,41 @@ fn whole_words_before(encoding: &Encoding, limit: usize) -> &[u32] {
 /// Where the post-processor puts the text's pieces among its special tokens: the tokens before
 /// and after, and the pieces' token type.
 fn special_layout(inner: &Tokenizer) -> std::result::Result<(Tokens, Tokens, u32), String> {
-    let probe = "a";
-    let encode = |special| {
+    let encode = |probe: &str, special| {
         std::panic::catch_unwind(AssertUnwindSafe(|| inner.encode(probe, special)))
             .map_err(|_| "the tokenizers library panicked on a probe text".to_string())?
             .map_err(|e| e.to_string())
     };
-    let (bare, full) = (encode(false)?, encode(true)?);
-    let (bare, ids, types) = (bare.get_ids(), full.get_ids(), full.get_type_ids());
-    let at = (0..=ids.len().saturating_sub(bare.len()))
-        .find(|&at| !bare.is_empty() && ids[at..].starts_with(bare))
-        .ok_or("its post-processor does not put a text between special tokens")?;
-    let end = at + bare.len();
-    let part = |range: std::ops::Range<usize>| Tokens {
-        ids: ids[range.clone()].to_vec(),
-        type_ids: types[range].to_vec(),
-    };
-    Ok((part(0..at), part(end..ids.len()), types[at]))
+    let mut last_error = String::new();
+    for probe in ["a", "x", "0", ".", "hello"] {
+        let (bare, full) = match (encode(probe, false), encode(probe, true)) {
+            (Ok(bare), Ok(full)) => (bare, full),
+            (Err(e), _) | (_, Err(e)) => {
+                last_error = e;
+                continue;
+            }
+        };
+        let (bare, ids, types) = (bare.get_ids(), full.get_ids(), full.get_type_ids());
+        if bare.is_empty() {
+            continue;
+        }
+        let Some(at) =
+            (0..=ids.len().saturating_sub(bare.len())).find(|&at| ids[at..].starts_with(bare))
+        else {
+            last_error = "its post-processor does not put a text between special tokens".into();
+            continue;
+        };
+        let end = at + bare.len();
+        let part = |range: std::ops::Range<usize>| Tokens {
+            ids: ids[range.clone()].to_vec(),
+            type_ids: types[range].to_vec(),
+        };
+        return Ok((part(0..at), part(end..ids.len()), types[at]));
+    }
+    if last_error.is_empty() {
+        last_error = "it gives no token for any probe text".into();
+    }
+    Err(last_error)
 }
 
 /// The segment-cutting rules for this tokenizer's pipeline, if it is one they are proven for.

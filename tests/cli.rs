@@ -836,6 +836,21 @@ fn search_cache_follows_the_corpus_and_the_settings() {
     assert!(stderr.contains("cache miss"), "{stderr}");
     let (_, stderr) = search(&["--max-length", "16"]);
     assert!(stderr.contains("cache miss"), "{stderr}");
+    let chunked = [
+        "--max-length",
+        "16",
+        "--long-text",
+        "chunk",
+        "--chunk-overlap",
+        "4",
+    ];
+    let (_, stderr) = search(&chunked);
+    assert!(
+        stderr.contains("cache miss (long-text mode changed)"),
+        "{stderr}"
+    );
+    let (_, stderr) = search(&chunked);
+    assert!(stderr.contains("cache hit"), "{stderr}");
 
     // --no-cache neither reads nor writes.
     let before: Vec<_> = cache_files(home.path())

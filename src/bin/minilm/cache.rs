@@ -138,8 +138,10 @@ impl Key {
             Some("corpus changed")
         } else if (&self.model_dir, &self.model_files) != (&run.model_dir, &run.model_files) {
             Some("model changed")
+        } else if self.long_text != run.long_text {
+            Some("long-text mode changed")
         } else {
-            Some("precision, max length, long-text mode, dimension or kernel changed")
+            Some("precision, max length, dimension or kernel changed")
         }
     }
 }
