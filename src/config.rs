@@ -163,6 +163,25 @@ pub struct Pooling {
     pub mean_sqrt_len: bool,
 }
 
+/// The modes joined with `+`, in sentence-transformers' order: `mean`, `cls+max`, ...
+///
+/// ```
+/// let cls_and_mean = minilm::Pooling { cls: true, ..minilm::Pooling::MEAN };
+/// assert_eq!(cls_and_mean.to_string(), "cls+mean");
+/// ```
+impl std::fmt::Display for Pooling {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let modes = [
+            (self.cls, "cls"),
+            (self.max, "max"),
+            (self.mean, "mean"),
+            (self.mean_sqrt_len, "mean_sqrt_len"),
+        ];
+        let names: Vec<&str> = modes.iter().filter(|m| m.0).map(|m| m.1).collect();
+        f.write_str(&names.join("+"))
+    }
+}
+
 impl Pooling {
     /// Mean pooling alone (what a model without a pooling config gets).
     pub const MEAN: Pooling = Pooling {

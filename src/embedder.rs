@@ -234,6 +234,22 @@ impl Options {
     }
 }
 
+/// How one call embeds: the embedder's own settings, or a server request's.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CallOptions {
+    pub long_text: LongText,
+    /// L2-normalise the vectors (the model's Normalize module, or a request's choice).
+    pub normalize: bool,
+}
+
+/// What became of one text of a call: the tokens the model ran for it and whether it was cut.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct TextOutcome {
+    pub windows: usize,
+    pub tokens: usize,
+    pub truncated: bool,
+}
+
 /// One text, tokenised and cut as the long-text mode says: one sequence, or several windows.
 struct Planned {
     sequences: Vec<Tokens>,
@@ -494,7 +510,7 @@ impl Embedder {
         texts: &[S],
         out: &mut [f32],
     ) -> Result<LongTextReport> {
-        self.embed_prompted_into(self.default_prompt(), texts, out)
+        self.embed_prompted_into(self.default_prompt(), texts, self.call_options(), out)
     }
 
     /// The embedding of `prompt` followed by `text`, the way sentence-transformers'
@@ -546,7 +562,7 @@ impl Embedder {
         texts: &[S],
         out: &mut [f32],
     ) -> Result<LongTextReport> {
-        self.embed_prompted_into(Some(prompt), texts, out)
+        self.embed_prompted_into(Some(prompt), texts, self.call_options(), out)
     }
 
     /// The model's named prompts, from `config_sentence_transformers.json` (empty when it has
@@ -595,15 +611,37 @@ impl Embedder {
     ) -> Result<Vec<Vec<f32>>> {
         let dim = self.dim();
         let mut flat = vec![0.0; texts.len() * dim];
-        self.embed_prompted_into(prompt, texts, &mut flat)?;
+        self.embed_prompted_into(prompt, texts, self.call_options(), &mut flat)?;
         Ok(flat.chunks_exact(dim.max(1)).map(<[f32]>::to_vec).collect())
     }
 
-    fn embed_prompted_into<S: AsRef<str> + Sync>(
+    /// The embedder's own call settings.
+    pub(crate) fn call_options(&self) -> CallOptions {
+        CallOptions {
+            long_text: self.long_text,
+            normalize: self.sentence.normalize,
+        }
+    }
+
+    /// Embeds `texts`, each after `prompt`, into `out` as `call` says.
+    pub(crate) fn embed_prompted_into<S: AsRef<str> + Sync>(
         &self,
         prompt: Option<&str>,
         texts: &[S],
+        call: CallOptions,
         out: &mut [f32],
+    ) -> Result<LongTextReport> {
+        self.embed_prompted_outcomes(prompt, texts, call, out, &mut |_| {})
+    }
+
+    /// [`Embedder::embed_prompted_into`], telling `outcome` what became of each text in turn.
+    pub(crate) fn embed_prompted_outcomes<S: AsRef<str> + Sync>(
+        &self,
+        prompt: Option<&str>,
+        texts: &[S],
+        call: CallOptions,
+        out: &mut [f32],
+        outcome: &mut dyn FnMut(TextOutcome),
     ) -> Result<LongTextReport> {
         self.check_output(texts.len(), out)?;
         let dim = self.dim();
@@ -614,12 +652,18 @@ impl Embedder {
             let first = chunk_index * self.batch_size;
             let team = self.team.lock();
             result = self
-                .tokenize_texts(&team, prompt, chunk, first)
+                .tokenize_texts(&team, prompt, chunk, first, call.long_text)
                 .map(|planned| {
                     let rows = &mut out[first * dim..(first + chunk.len()) * dim];
-                    self.run_planned(&team, &mut pass, &planned, rows);
+                    self.run_planned(&team, &mut pass, &planned, call.normalize, rows);
                     for (i, text) in planned.iter().enumerate() {
-                        report.record(first + i, text.sequences.len(), text.truncated);
+                        let tokens = text.sequences.iter().map(|t| t.ids.len()).sum();
+                        report.record(first + i, text.sequences.len(), tokens, text.truncated);
+                        outcome(TextOutcome {
+                            windows: text.sequences.len(),
+                            tokens,
+                            truncated: text.truncated,
+                        });
                     }
                 });
             if result.is_err() {
@@ -637,9 +681,9 @@ impl Embedder {
         team: &TeamGuard<'_>,
         pass: &mut PassBuffers,
         planned: &[Planned],
+        normalize: bool,
         out: &mut [f32],
     ) {
-        let normalize = self.sentence.normalize;
         if planned.iter().all(|text| text.sequences.len() == 1) {
             let sequence = |i: usize| {
                 let tokens = &planned[i].sequences[0];
@@ -1069,15 +1113,34 @@ impl Embedder {
         Ok(tokens)
     }
 
+    /// The tokens of `prompt` + `text` with their text and offsets (see
+    /// `TextTokenizer::token_details`).
+    pub(crate) fn token_details(
+        &self,
+        prompt: Option<&str>,
+        text: &str,
+        special: bool,
+        index: usize,
+    ) -> Result<Vec<crate::tokenize::TokenDetail>> {
+        self.tokenizer
+            .token_details(prompt, text, self.max_length, special, index)
+    }
+
     /// Word pieces the model reads at once: `max_length` less the special tokens.
     fn window_width(&self) -> usize {
         self.max_length - self.tokenizer.specials()
     }
 
     /// `prompt` and `text` tokenised and cut as the long-text mode says.
-    fn plan_text(&self, prompt: Option<&str>, text: &str, index: usize) -> Result<Planned> {
+    fn plan_text(
+        &self,
+        prompt: Option<&str>,
+        text: &str,
+        index: usize,
+        long_text: LongText,
+    ) -> Result<Planned> {
         let width = self.window_width();
-        let (need, overlap) = match self.long_text {
+        let (need, overlap) = match long_text {
             LongText::Chunk { overlap } => (
                 chunk_pieces_needed(width, overlap, self.max_chunks),
                 overlap,
@@ -1091,7 +1154,7 @@ impl Embedder {
             weights: Vec::new(),
             truncated: ids.len() > width || pieces.capped,
         };
-        match self.long_text {
+        match long_text {
             LongText::Chunk { .. } if ids.len() > width => {
                 let spans = windows(ids.len(), width, overlap, self.max_chunks);
                 planned.truncated =
@@ -1103,7 +1166,7 @@ impl Embedder {
             }
             LongText::Error if planned.truncated => {
                 // Count on, to a bound, to say how long the text is.
-                let limit = chunk_pieces_needed(width, 0, DEFAULT_MAX_CHUNKS.max(self.max_chunks));
+                let limit = chunk_pieces_needed(width, 0, DEFAULT_MAX_CHUNKS);
                 let counted = self.tokenizer.pieces(prompt, text, Some(limit), index)?;
                 return Err(Error::TextTooLong {
                     index,
@@ -1202,8 +1265,9 @@ impl Embedder {
         prompt: Option<&str>,
         texts: &[S],
         first: usize,
+        long_text: LongText,
     ) -> Result<Vec<Planned>> {
-        let tokenize = |i: usize| self.plan_text(prompt, texts[i].as_ref(), first + i);
+        let tokenize = |i: usize| self.plan_text(prompt, texts[i].as_ref(), first + i, long_text);
         let tasks = texts.len().min(4 * team.threads()).max(1);
         if tasks == 1 {
             return (0..texts.len()).map(tokenize).collect();

@@ -26,6 +26,8 @@ mod long_text;
 mod model;
 mod pool;
 mod quantize;
+#[cfg(feature = "server")]
+pub mod server;
 mod text_segments;
 mod tokenize;
 mod weights;

@@ -100,12 +100,15 @@ pub struct LongTextReport {
     pub chunked: usize,
     /// Sequences the model ran: one per text, plus the extra windows of chunked texts.
     pub windows: usize,
+    /// Tokens the model ran, \[CLS\] and \[SEP\] included.
+    pub tokens: usize,
 }
 
 impl LongTextReport {
     /// Adds one text's outcome; `index` is its place in the call.
-    pub(crate) fn record(&mut self, index: usize, windows: usize, truncated: bool) {
+    pub(crate) fn record(&mut self, index: usize, windows: usize, tokens: usize, truncated: bool) {
         self.texts += 1;
+        self.tokens += tokens;
         self.windows += windows;
         self.chunked += usize::from(windows > 1);
         if truncated {
@@ -140,7 +143,9 @@ pub(crate) fn windows(
 /// Word pieces that decide every window up to the limit, and one more to tell whether the text
 /// goes past it.
 pub(crate) fn chunk_pieces_needed(width: usize, overlap: usize, max_windows: usize) -> usize {
-    (max_windows.max(1) - 1) * (width - overlap) + width + 1
+    (max_windows.max(1) - 1)
+        .saturating_mul(width - overlap)
+        .saturating_add(width + 1)
 }
 
 /// `rows` (window vectors, `dim` wide) averaged with `weights` into `out`.

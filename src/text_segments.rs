@@ -67,7 +67,10 @@ impl Default for Limits {
 pub(crate) struct CutRules {
     safe_ascii: [bool; 128],
     unicode_spaces: bool,
+    /// A cut after a CJK ideograph is safe.
     cjk: bool,
+    /// The normaliser makes each CJK ideograph a word of its own.
+    cjk_split: bool,
     /// Characters of a long stretch to keep at each end, when stretches may be shortened.
     stretch_margin: Option<usize>,
     /// WordPiece's `max_input_chars_per_word`.
@@ -88,7 +91,8 @@ pub(crate) struct Pipeline<'a> {
     pub bert_pre_tokenizer: bool,
     /// WordPiece's `max_input_chars_per_word`, if the model is WordPiece.
     pub word_piece_max_chars: Option<usize>,
-    /// Every added token's text.
+    /// Every added token's text, and for those matched after normalisation, its normalised
+    /// text too.
     pub added_tokens: Vec<&'a str>,
     /// Some added token matches only as a whole word (then a word character such as a CJK
     /// ideograph before it changes whether it matches).
@@ -122,10 +126,12 @@ impl CutRules {
         for (byte, safe) in safe_ascii.iter_mut().enumerate() {
             let c = byte as u8 as char;
             let case_ignorable = matches!(c, '.' | '\'' | ':' | '^' | '`');
+            // `_` is a word character to a single-word token's boundary check.
+            let word_char = c == '_' && pipeline.single_word_tokens;
+            let unsafe_punctuation =
+                (case_ignorable && pipeline.lowercased) || word_char || added.contains(c);
             *safe = (matches!(c, ' ' | '\t' | '\n' | '\r') && !added_space)
-                || (c.is_ascii_punctuation()
-                    && !(case_ignorable && pipeline.lowercased)
-                    && !added.contains(c));
+                || (c.is_ascii_punctuation() && !unsafe_punctuation);
         }
         let longest_added = pipeline
             .added_tokens
@@ -133,16 +139,22 @@ impl CutRules {
             .map(|t| t.chars().count())
             .max()
             .unwrap_or(0);
+        let cjk_split = cjk;
         // A stretch may be shortened only if no added token could match inside it.
         let token_inside_stretch = pipeline
             .added_tokens
             .iter()
-            .any(|t| !t.is_empty() && t.chars().all(|c| is_stretch_char(c, cjk)));
+            .any(|t| !t.is_empty() && t.chars().all(|c| is_stretch_char(c, cjk_split)));
         Some(CutRules {
             safe_ascii,
             unicode_spaces: !added_space,
             cjk: cjk && !added.chars().any(is_cjk) && !pipeline.single_word_tokens,
-            stretch_margin: (!token_inside_stretch).then_some(max_word_chars + 1 + longest_added),
+            cjk_split: cjk,
+            stretch_margin: (!token_inside_stretch).then(|| {
+                max_word_chars
+                    .saturating_add(1)
+                    .saturating_add(longest_added)
+            }),
             max_word_chars,
             longest_added,
             lowercased: pipeline.lowercased,
@@ -178,7 +190,11 @@ impl CutRules {
             rules: self,
             text,
             pos: 0,
-            target: self.limits.first_segment.unwrap_or(first_bytes).max(1),
+            target: self
+                .limits
+                .first_segment
+                .unwrap_or(first_bytes)
+                .clamp(1, usize::MAX / 4),
             normalized_chars,
             done: false,
         }
@@ -205,8 +221,8 @@ impl<'a, F: Fn(&str) -> usize> Iterator for Segments<'a, F> {
         let rest = &self.text[self.pos..];
         let limits = self.rules.limits;
         let target = self.target;
-        self.target = (self.target * 2).min(limits.max_segment.max(1));
-        if rest.len() <= target + limits.lookahead {
+        self.target = self.target.saturating_mul(2).min(limits.max_segment.max(1));
+        if rest.len() <= target.saturating_add(limits.lookahead) {
             self.pos = self.text.len();
             return Some(Segment {
                 text: Cow::Borrowed(rest),
@@ -214,7 +230,8 @@ impl<'a, F: Fn(&str) -> usize> Iterator for Segments<'a, F> {
             });
         }
         let from = floor_char_boundary(rest, target);
-        let window = &rest[from..floor_char_boundary(rest, target + limits.lookahead)];
+        let window =
+            &rest[from..floor_char_boundary(rest, target.saturating_add(limits.lookahead))];
         if let Some((at, c)) = window.char_indices().find(|&(_, c)| self.rules.is_safe(c)) {
             let end = from + at + c.len_utf8();
             self.pos += end;
@@ -241,7 +258,7 @@ impl<F: Fn(&str) -> usize> Segments<'_, F> {
         let mut copy = String::with_capacity(target.min(self.rules.limits.region_cap) + 8);
         let mut stretch: Option<usize> = None;
         for (at, c) in rest.char_indices() {
-            if is_stretch_char(c, self.rules.cjk) {
+            if is_stretch_char(c, self.rules.cjk_split) {
                 stretch.get_or_insert(at);
                 continue;
             }
@@ -291,7 +308,7 @@ impl<F: Fn(&str) -> usize> Segments<'_, F> {
     /// margin, with characters between them to leave out.
     fn shortened<'s>(&self, stretch: &'s str) -> Option<(&'s str, &'s str)> {
         let margin = self.rules.stretch_margin?;
-        if stretch.len() <= 2 * margin {
+        if stretch.len() <= margin.saturating_mul(2) {
             return None; // at most 2 * margin characters
         }
         let tail_start = stretch.char_indices().rev().nth(margin - 1)?.0;
@@ -302,18 +319,19 @@ impl<F: Fn(&str) -> usize> Segments<'_, F> {
                 return None;
             }
             let head = &stretch[..head_end];
-            let skip = head
-                .char_indices()
-                .nth(self.rules.longest_added)
-                .map_or(head.len(), |(at, _)| at);
-            if (self.normalized_chars)(&head[skip..]) > self.rules.max_word_chars {
+            // An added token matching across the stretch's start takes at most its own length
+            // of normalised characters from the head.
+            let counted = (self.normalized_chars)(head).saturating_sub(self.rules.longest_added);
+            if counted > self.rules.max_word_chars {
                 let tail = &stretch[tail_start..];
+                // The tail must hold any added token matching across the stretch's end.
+                let tail_holds_tokens = (self.normalized_chars)(tail) >= self.rules.longest_added;
                 let context_kept = !self.rules.lowercased
                     || (head.chars().any(surely_not_case_ignorable)
                         && tail.chars().any(surely_not_case_ignorable));
-                return context_kept.then_some((head, tail));
+                return (context_kept && tail_holds_tokens).then_some((head, tail));
             }
-            if head_chars >= 16 * margin {
+            if head_chars >= margin.saturating_mul(16) {
                 return None;
             }
             head_chars *= 2;
@@ -337,6 +355,8 @@ fn is_stretch_char(c: char, cjk_split: bool) -> bool {
                 | 0xFEFF
                 | 0xFFFD
                 | 0xFE00..=0xFE0F // variation selectors
+                | 0x2190..=0x21FF // arrows
+                | 0x2500..=0x25FF // box drawing, block elements, geometric shapes
                 | 0x2600..=0x2767 // miscellaneous symbols, dingbats (not the brackets after)
                 | 0x2776..=0x27BF
                 | 0x1F000..=0x1FAFF // emoji and pictographs

@@ -34,6 +34,16 @@ pub(crate) struct Tokens {
     pub type_ids: Vec<u32>,
 }
 
+/// One token, for inspection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct TokenDetail {
+    pub id: u32,
+    pub text: String,
+    pub special: bool,
+    /// Byte offsets into the tokenised text (lower-cased first when the model asks for it).
+    pub offsets: Option<(usize, usize)>,
+}
+
 /// A text's word pieces, without special tokens.
 pub(crate) struct Pieces {
     pub ids: Vec<u32>,
@@ -136,7 +146,7 @@ impl TextTokenizer {
         };
         // About 4 bytes per word piece in prose; twice that leaves room for most texts to
         // need one segment.
-        let first_bytes = need.map_or(64 << 10, |n| 8 * n + 256);
+        let first_bytes = need.map_or(64 << 10, |n| n.saturating_mul(8).saturating_add(256));
         let segments = rules.segments(text, first_bytes, |s| self.normalized_chars(s));
         let mut pieces = Pieces {
             ids: Vec::new(),
@@ -167,12 +177,13 @@ impl TextTokenizer {
                     } else {
                         &joined[..floor_char_boundary(&joined, prefix_bytes)]
                     };
-                    let exact = if self.lowercase {
-                        lowercase_safe_prefix(prefix)
+                    // Offsets are in the text the tokenizer sees: lower-cased first, if at all.
+                    let exact: Cow<str> = if self.lowercase {
+                        Cow::Owned(lowercase_safe_prefix(prefix).to_lowercase())
                     } else {
-                        prefix
+                        Cow::Borrowed(prefix)
                     };
-                    let encoding = self.encode_raw(exact, index)?;
+                    let encoding = self.encode_prepared(&exact, index)?;
                     let limit = exact.len().saturating_sub(rules.guard_bytes());
                     let words = whole_words_before(&encoding, limit);
                     if whole || wanted.is_some_and(|w| words.len() >= w) {
@@ -194,6 +205,54 @@ impl TextTokenizer {
             pieces.ids.extend_from_slice(encoding.get_ids());
         }
         Ok(pieces)
+    }
+
+    /// Each token of `prompt` + `text` as the model reads it (truncated to `max_length`, special
+    /// tokens included when `special`): id, token text, and byte offsets into the joined text
+    /// (`None` for special tokens). Tokenises the whole text: for bounded inputs (a server's
+    /// request body).
+    pub(crate) fn token_details(
+        &self,
+        prompt: Option<&str>,
+        text: &str,
+        max_length: usize,
+        special: bool,
+        index: usize,
+    ) -> Result<Vec<TokenDetail>> {
+        let joined = join(prompt.unwrap_or(""), text);
+        let encoding = self.encode_raw(&joined, index)?;
+        let width = max_length.saturating_sub(self.specials());
+        let name = |id: u32| self.inner.id_to_token(id).unwrap_or_default();
+        let specials = |tokens: &Tokens| -> Vec<TokenDetail> {
+            tokens
+                .ids
+                .iter()
+                .map(|&id| TokenDetail {
+                    id,
+                    text: name(id),
+                    special: true,
+                    offsets: None,
+                })
+                .collect()
+        };
+        let mut details = if special {
+            specials(&self.prefix)
+        } else {
+            Vec::new()
+        };
+        let pieces = encoding.get_ids().iter().zip(encoding.get_tokens());
+        for ((&id, token), &offsets) in pieces.zip(encoding.get_offsets()).take(width) {
+            details.push(TokenDetail {
+                id,
+                text: token.clone(),
+                special: false,
+                offsets: Some(offsets),
+            });
+        }
+        if special {
+            details.extend(specials(&self.suffix));
+        }
+        Ok(details)
     }
 
     /// The characters `text` normalises to, as the tokenizer sees it.
@@ -226,6 +285,11 @@ impl TextTokenizer {
         } else {
             text
         };
+        self.encode_prepared(text, index)
+    }
+
+    /// The word pieces of a text already lower-cased if the model asks for it.
+    fn encode_prepared(&self, text: &str, index: usize) -> Result<Encoding> {
         // A backstop: the tokenizer is third-party code driven by an arbitrary tokenizer.json,
         // and a panic inside it must not take the caller's process down.
         let encoded = std::panic::catch_unwind(AssertUnwindSafe(|| self.inner.encode(text, false)));
@@ -321,6 +385,22 @@ fn cut_rules(inner: &Tokenizer, lowercase: bool) -> Option<CutRules> {
         _ => None,
     };
     let added = inner.get_added_tokens_decoder();
+    // A token matched after normalisation matches text that normalises to it: its normalised
+    // form counts too.
+    let normalized: Vec<String> = added
+        .values()
+        .filter(|t| t.normalized)
+        .filter_map(|t| {
+            let normalizer = inner.get_normalizer()?;
+            let mut text = NormalizedString::from(t.content.as_str());
+            std::panic::catch_unwind(AssertUnwindSafe(|| normalizer.normalize(&mut text)))
+                .ok()?
+                .ok()?;
+            Some(text.get().to_owned())
+        })
+        .collect();
+    let mut added_tokens: Vec<&str> = added.values().map(|t| t.content.as_str()).collect();
+    added_tokens.extend(normalized.iter().map(String::as_str));
     CutRules::for_tokenizer(&Pipeline {
         bert_normalizer,
         bert_pre_tokenizer: matches!(
@@ -328,7 +408,7 @@ fn cut_rules(inner: &Tokenizer, lowercase: bool) -> Option<CutRules> {
             Some(PreTokenizerWrapper::BertPreTokenizer(_))
         ),
         word_piece_max_chars,
-        added_tokens: added.values().map(|t| t.content.as_str()).collect(),
+        added_tokens,
         single_word_tokens: added.values().any(|t| t.single_word),
         lowercased: lowercase,
     })
@@ -417,6 +497,23 @@ mod tests {
             "Σ.",
             "a.b",
             "x:y",
+            // Pieces of the extra added tokens of `exotic_tokenizer`, and what normalises to
+            // them.
+            "_",
+            "mytoken",
+            "_mytoken",
+            "-b",
+            "-",
+            "\u{200b}b",
+            "<s>",
+            "<",
+            "s>",
+            "\u{212a}",
+            "─",
+            "\u{e000}",
+            "<tok>",
+            "\u{37e}",
+            ";",
         ];
         let mut all: Vec<String> = short.iter().map(|s| s.to_string()).collect();
         for (unit, times) in [
@@ -429,6 +526,9 @@ mod tests {
             ("😀", 40),
             ("ａ", 110),
             ("1", 250),
+            ("─", 120),
+            ("\u{200b}", 110),
+            ("日本", 60),
         ] {
             all.push(unit.repeat(times));
         }
@@ -446,6 +546,39 @@ mod tests {
         TextTokenizer::from_file(&dir.join("tokenizer.json"), 256, lowercase).unwrap()
     }
 
+    /// The model's tokenizer with added tokens of every kind a cut must respect: whole-word
+    /// only, matched after normalisation (including to a form with `;`, and across deleted
+    /// characters), not normalised, and one containing a CJK ideograph.
+    fn exotic_tokenizer(lowercase: bool) -> TextTokenizer {
+        let dir = crate::default_model_dir().expect("the default model (tools/fetch-model.sh)");
+        let text = std::fs::read_to_string(dir.join("tokenizer.json")).unwrap();
+        let mut json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let extra = [
+            ("mytoken", true, true),
+            ("<tok>", true, false),
+            ("e\u{301}", false, true),
+            ("-b", false, true),
+            ("<s>", false, false),
+            ("x\u{37e}", false, true),
+            ("本a", false, true),
+        ];
+        let added = json["added_tokens"].as_array_mut().unwrap();
+        for (i, (content, single_word, normalized)) in extra.into_iter().enumerate() {
+            added.push(serde_json::json!({
+                "id": 30522 + i, "content": content, "single_word": single_word,
+                "lstrip": false, "rstrip": false, "normalized": normalized, "special": false,
+            }));
+        }
+        let path = std::env::temp_dir().join(format!(
+            "minilm-exotic-tokenizer-{}-{lowercase}.json",
+            std::process::id()
+        ));
+        std::fs::write(&path, json.to_string()).unwrap();
+        let tokenizer = TextTokenizer::from_file(&path, 256, lowercase).unwrap();
+        let _ = std::fs::remove_file(&path);
+        tokenizer
+    }
+
     /// The pieces of a whole text, tokenised in one go.
     fn whole(tokenizer: &TextTokenizer, text: &str) -> Vec<u32> {
         tokenizer.encode_raw(text, 0).unwrap().get_ids().to_vec()
@@ -454,9 +587,14 @@ mod tests {
     #[test]
     fn segments_give_exactly_the_pieces_of_the_whole_text() {
         let fragments = fragments();
-        for lowercase in [false, true] {
-            let mut tokenizer = model_tokenizer(lowercase);
-            let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ u64::from(lowercase));
+        for (lowercase, exotic) in [(false, false), (true, false), (false, true), (true, true)] {
+            let mut tokenizer = if exotic {
+                exotic_tokenizer(lowercase)
+            } else {
+                model_tokenizer(lowercase)
+            };
+            let mut rng =
+                Rng(0x9E37_79B9_7F4A_7C15 ^ u64::from(lowercase) ^ (u64::from(exotic) << 1));
             for case in 0..1500 {
                 let text = random_text(&mut rng, &fragments, 60);
                 let prompt = ["", "query: ", "Σ", "[MA", "x"][rng.below(5)];
@@ -490,9 +628,14 @@ mod tests {
     #[test]
     fn a_capped_run_keeps_only_exact_whole_words() {
         let fragments = fragments();
-        for lowercase in [false, true] {
-            let mut tokenizer = model_tokenizer(lowercase);
-            let mut rng = Rng(0x2545_F491_4F6C_DD1D ^ u64::from(lowercase));
+        for (lowercase, exotic) in [(false, false), (true, false), (false, true), (true, true)] {
+            let mut tokenizer = if exotic {
+                exotic_tokenizer(lowercase)
+            } else {
+                model_tokenizer(lowercase)
+            };
+            let mut rng =
+                Rng(0x2545_F491_4F6C_DD1D ^ u64::from(lowercase) ^ (u64::from(exotic) << 1));
             let mut capped = 0;
             for case in 0..1500 {
                 let text = random_text(&mut rng, &fragments, 60);
@@ -535,5 +678,60 @@ mod tests {
         assert!(pieces.complete && !pieces.capped);
         // start [UNK] end [UNK]
         assert_eq!(pieces.ids, [2707, 100, 2203, 100]);
+    }
+
+    /// The inputs a review found wrong, each now exact (with the default limits).
+    #[test]
+    fn reviewed_inputs_tokenise_exactly() {
+        let cases: Vec<(bool, String, Option<usize>)> = vec![
+            (
+                false,
+                format!("{}_mytoken{}", "x ".repeat(32768), " y".repeat(3000)),
+                None,
+            ),
+            (false, format!("{}人", "日本".repeat(3000)), Some(255)),
+            (
+                false,
+                format!("{}{}", "e".repeat(1000), "—".repeat(2000)),
+                Some(255),
+            ),
+            (
+                false,
+                format!(
+                    "-{}b{}{}{} end",
+                    "\u{200b}".repeat(6),
+                    "x".repeat(1100),
+                    "\u{200b}".repeat(107),
+                    "—".repeat(2000)
+                ),
+                Some(255),
+            ),
+            (
+                true,
+                format!(
+                    "{}aa{}<s>{}",
+                    "\u{212a}".repeat(20),
+                    "\u{e000}".repeat(349_504),
+                    " x".repeat(10)
+                ),
+                Some(255),
+            ),
+        ];
+        for (i, (lowercase, text, need)) in cases.iter().enumerate() {
+            let tokenizer = exotic_tokenizer(*lowercase);
+            let expected = whole(&tokenizer, text);
+            let pieces = tokenizer.pieces(None, text, *need, 0).unwrap();
+            assert!(expected.starts_with(&pieces.ids), "case {i}");
+            if !pieces.capped {
+                let want = need.unwrap_or(expected.len()).min(expected.len());
+                assert!(pieces.ids.len() >= want, "case {i}");
+            }
+        }
+        // Box drawing between words is shortened like letters, not read in part.
+        let tokenizer = model_tokenizer(false);
+        let text = format!("hello {} world", "─".repeat(400_000));
+        let pieces = tokenizer.pieces(None, &text, Some(255), 0).unwrap();
+        assert!(!pieces.capped);
+        assert_eq!(pieces.ids, whole(&tokenizer, &text));
     }
 }

@@ -2,25 +2,13 @@
 
 use std::io::Write;
 
-use minilm::{Embedder, Pooling};
+use minilm::Embedder;
 
 #[derive(clap::Args)]
 pub struct InfoArgs {
     /// Print one JSON object instead of `name: value` lines.
     #[arg(long)]
     json: bool,
-}
-
-/// The pooling modes joined with `+`, in sentence-transformers' order (e.g. `mean`, `cls+max`).
-fn pooling_name(pooling: Pooling) -> String {
-    let modes = [
-        (pooling.cls, "cls"),
-        (pooling.max, "max"),
-        (pooling.mean, "mean"),
-        (pooling.mean_sqrt_len, "mean_sqrt_len"),
-    ];
-    let names: Vec<&str> = modes.iter().filter(|m| m.0).map(|m| m.1).collect();
-    names.join("+")
 }
 
 pub fn run(args: InfoArgs, embedder: &Embedder) -> Result<(), String> {
@@ -36,7 +24,7 @@ pub fn run(args: InfoArgs, embedder: &Embedder) -> Result<(), String> {
         ("heads", config.num_heads.into()),
         ("intermediate_size", config.intermediate_size.into()),
         ("vocab_size", config.vocab_size.into()),
-        ("pooling", pooling_name(embedder.pooling()).into()),
+        ("pooling", embedder.pooling().to_string().into()),
         ("normalized", embedder.normalizes().into()),
         ("max_length", embedder.max_length().into()),
         ("precision", embedder.precision().name().into()),

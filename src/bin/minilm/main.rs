@@ -11,6 +11,8 @@ mod output;
 mod progress;
 mod prompt;
 mod search;
+#[cfg(feature = "server")]
+mod serve;
 mod similarity;
 
 use std::io::Write;
@@ -128,6 +130,21 @@ enum Command {
     #[command(verbatim_doc_comment)]
     Quantize(QuantizeArgs),
 
+    /// Serve embeddings over HTTP: text-embeddings-inference routes (/embed, /similarity,
+    /// /tokenize, /info, /health), OpenAI's /v1/embeddings, Prometheus /metrics.
+    ///
+    /// Concurrent requests are batched together; a served vector is the one `minilm embed`
+    /// gives. Stops gracefully on SIGINT or SIGTERM. Examples:
+    ///
+    ///   minilm serve --port 8080
+    ///
+    ///   curl -s localhost:8080/embed -d '{"inputs": ["A man is eating food."]}'
+    ///
+    ///   curl -s localhost:8080/v1/embeddings -d '{"input": "hello", "model": "all-MiniLM-L6-v2"}'
+    #[cfg(feature = "server")]
+    #[command(verbatim_doc_comment)]
+    Serve(ServeCommand),
+
     /// Fetch the default model (all-MiniLM-L6-v2) into $MINILM_HOME/models and print its
     /// directory.
     ///
@@ -194,6 +211,17 @@ struct SearchCommand {
     model: ModelArgs,
 }
 
+/// The model options and `serve`'s own.
+#[cfg(feature = "server")]
+#[derive(clap::Args)]
+struct ServeCommand {
+    #[command(flatten)]
+    serve: serve::ServeArgs,
+
+    #[command(flatten)]
+    model: ModelArgs,
+}
+
 /// The model options and `info`'s own.
 #[derive(clap::Args)]
 struct InfoCommand {
@@ -222,7 +250,7 @@ struct ModelArgs {
 
     /// Truncate texts to N tokens, [CLS] and [SEP] included (default: the model's
     /// max_seq_length, 256 for all-MiniLM-L6-v2).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", alias = "max-input-length")]
     max_length: Option<usize>,
 
     /// Arithmetic of the dense layers: f32 (matches sentence-transformers) or int8 (faster;
@@ -236,9 +264,12 @@ struct ModelArgs {
 
 impl ModelArgs {
     fn load(&self) -> Result<Embedder, String> {
-        let mut options = self
-            .long_text
-            .apply(Options::default().batch_size(self.batch_size))?;
+        self.load_with(Options::default().batch_size(self.batch_size))
+    }
+
+    /// Loads the model with these flags applied on top of `options`.
+    fn load_with(&self, options: Options) -> Result<Embedder, String> {
+        let mut options = self.long_text.apply(options)?;
         if let Some(precision) = &self.precision {
             let precision: Precision = precision
                 .parse()
@@ -331,6 +362,17 @@ fn main() -> ExitCode {
         Command::Info(args) => args.model.load().and_then(|e| info::run(args.info, &e)),
         Command::Bench(args) => args.model.load().and_then(|e| bench::run(args.bench, &e)),
         Command::Quantize(args) => quantize(args, cli.quiet),
+        #[cfg(feature = "server")]
+        Command::Serve(args) => args
+            .model
+            .load_with(
+                // Requests are batched by the server: no cap on texts per call, and the
+                // server's token budget per pass.
+                Options::default()
+                    .batch_size(4096)
+                    .batch_tokens(args.serve.batch_tokens()),
+            )
+            .and_then(|e| serve::run(args.serve, e, cli.quiet)),
         Command::Fetch => fetch::run(),
     };
     match result {

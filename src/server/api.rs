@@ -1,0 +1,584 @@
+//! The routes: text-embeddings-inference's (`POST /embed`, `/similarity`, `/tokenize`, `GET
+//! /info`, `/health`), OpenAI's `POST /v1/embeddings`, and `GET /metrics`. Errors are JSON
+//! `{"error": "...", "error_type": "..."}`: 413 over a size limit, 422 for bad JSON or fields,
+//! 429 when the queue is full, 503 while shutting down or past the request timeout.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, State as Shared};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::batcher::{Job, Refused};
+use super::State;
+use crate::embedder::CallOptions;
+use crate::{Error, LongText, LongTextReport};
+
+type Shared_ = Shared<Arc<State>>;
+
+pub(crate) fn router(state: Arc<State>) -> Router {
+    let limit = state.options.max_body_bytes;
+    Router::new()
+        .route("/embed", post(embed))
+        .route("/v1/embeddings", post(openai_embeddings))
+        .route("/embeddings", post(openai_embeddings))
+        .route("/similarity", post(similarity))
+        .route("/tokenize", post(tokenize))
+        .route("/info", get(info))
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+/// An error answer.
+struct Failure {
+    status: StatusCode,
+    error_type: &'static str,
+    message: String,
+}
+
+impl Failure {
+    fn new(status: StatusCode, error_type: &'static str, message: impl Into<String>) -> Failure {
+        Failure {
+            status,
+            error_type,
+            message: message.into(),
+        }
+    }
+
+    fn validation(message: impl Into<String>) -> Failure {
+        Failure::new(StatusCode::UNPROCESSABLE_ENTITY, "Validation", message)
+    }
+
+    fn too_large(message: impl Into<String>) -> Failure {
+        Failure::new(StatusCode::PAYLOAD_TOO_LARGE, "Validation", message)
+    }
+}
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        let body = json!({ "error": self.message, "error_type": self.error_type });
+        (self.status, axum::Json(body)).into_response()
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(error: Error) -> Failure {
+        match error {
+            Error::TextTooLong { .. } => Failure::too_large(error.to_string()),
+            Error::Tokenize { .. } => Failure::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Tokenizer",
+                error.to_string(),
+            ),
+            other => Failure::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Backend",
+                other.to_string(),
+            ),
+        }
+    }
+}
+
+/// Records a route's answer in the metrics.
+fn answered(state: &State, route: &'static str, started: Instant, response: Response) -> Response {
+    state
+        .metrics
+        .request(route, response.status().as_u16(), started.elapsed());
+    response
+}
+
+/// The body as `T`: 413 over the size limit, 422 for anything that does not parse.
+fn parse<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, Failure> {
+    let bytes = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Failure::too_large(rejection.body_text())
+        } else {
+            Failure::validation(rejection.body_text())
+        }
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| Failure::validation(format!("bad JSON: {e}")))
+}
+
+/// One text or several.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Inputs {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Inputs {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            Inputs::One(text) => vec![text],
+            Inputs::Many(texts) => texts,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct EmbedRequest {
+    inputs: Inputs,
+    normalize: Option<bool>,
+    truncate: Option<bool>,
+    prompt_name: Option<String>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    truncation_direction: Option<String>,
+}
+
+/// A request's settings, checked: the prompt's text and how to embed.
+fn settings(
+    state: &State,
+    prompt_name: Option<&str>,
+    normalize: Option<bool>,
+    truncate: Option<bool>,
+) -> Result<(Option<String>, CallOptions), Failure> {
+    let embedder = &state.embedder;
+    let prompt = match prompt_name {
+        Some(name) => Some(
+            embedder
+                .prompt(name)
+                .ok_or_else(|| Failure::validation(format!("the model has no prompt {name:?}")))?
+                .to_owned(),
+        ),
+        None => embedder.default_prompt().map(str::to_owned),
+    };
+    let mut call = embedder.call_options();
+    if let Some(normalize) = normalize {
+        call.normalize = normalize;
+    }
+    match truncate {
+        Some(true) => call.long_text = LongText::Truncate,
+        Some(false) => call.long_text = LongText::Error,
+        None => {}
+    }
+    Ok((prompt, call))
+}
+
+/// Queues `texts` and waits for their vectors (one row of `dim` each).
+async fn embed_texts(
+    state: &State,
+    texts: Vec<String>,
+    prompt: Option<String>,
+    call: CallOptions,
+) -> Result<(Vec<f32>, LongTextReport), Failure> {
+    if state.shutting_down.load(Ordering::SeqCst) {
+        return Err(Failure::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Unhealthy",
+            "shutting down",
+        ));
+    }
+    if texts.is_empty() {
+        return Err(Failure::validation("no inputs"));
+    }
+    let max = state.options.max_client_batch_size;
+    if texts.len() > max {
+        return Err(Failure::too_large(format!(
+            "{} inputs; at most {max} per request",
+            texts.len()
+        )));
+    }
+    let overloaded = || {
+        Failure::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Overloaded",
+            "the model is overloaded: too many requests in the queue",
+        )
+    };
+    if state.in_flight.fetch_add(1, Ordering::SeqCst) >= state.options.max_concurrent_requests {
+        state.in_flight.fetch_sub(1, Ordering::SeqCst);
+        return Err(overloaded());
+    }
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let job = Job {
+        texts,
+        prompt,
+        call,
+        reply,
+    };
+    state.metrics.queue_changed(true);
+    let queued = state.queue.submit(job);
+    let result = match queued {
+        Err(refused) => {
+            state.metrics.queue_changed(false);
+            Err(match refused {
+                Refused::Full => overloaded(),
+                Refused::Stopped => Failure::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Unhealthy",
+                    "shutting down",
+                ),
+            })
+        }
+        Ok(()) => match tokio::time::timeout(state.options.request_timeout, answer).await {
+            Ok(Ok(result)) => result.map_err(Failure::from),
+            Ok(Err(_)) => Err(Failure::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Backend",
+                "the batcher stopped",
+            )),
+            Err(_) => Err(Failure::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Overloaded",
+                "request timed out",
+            )),
+        },
+    };
+    state.in_flight.fetch_sub(1, Ordering::SeqCst);
+    result
+}
+
+async fn embed(Shared(state): Shared_, body: Result<Bytes, BytesRejection>) -> Response {
+    let started = Instant::now();
+    let response = match embed_inner(&state, body).await {
+        Ok(response) => response,
+        Err(failure) => failure.into_response(),
+    };
+    answered(&state, "/embed", started, response)
+}
+
+async fn embed_inner(
+    state: &State,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Failure> {
+    let request: EmbedRequest = parse(body)?;
+    let (prompt, call) = settings(
+        state,
+        request.prompt_name.as_deref(),
+        request.normalize,
+        request.truncate,
+    )?;
+    let (rows, _) = embed_texts(state, request.inputs.into_vec(), prompt, call).await?;
+    let dim = state.embedder.dim().max(1);
+    let vectors: Vec<&[f32]> = rows.chunks_exact(dim).collect();
+    Ok(axum::Json(vectors).into_response())
+}
+
+#[derive(Deserialize)]
+struct OpenAiRequest {
+    input: Value,
+    model: Option<String>,
+    encoding_format: Option<String>,
+    dimensions: Option<usize>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    user: Option<String>,
+}
+
+async fn openai_embeddings(
+    Shared(state): Shared_,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let started = Instant::now();
+    let response = match openai_inner(&state, body).await {
+        Ok(response) => response,
+        Err(failure) => failure.into_response(),
+    };
+    answered(&state, "/v1/embeddings", started, response)
+}
+
+async fn openai_inner(
+    state: &State,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Failure> {
+    let request: OpenAiRequest = parse(body)?;
+    let texts =
+        match serde_json::from_value::<Inputs>(request.input) {
+            Ok(inputs) => inputs.into_vec(),
+            Err(_) => return Err(Failure::validation(
+                "`input` must be a string or an array of strings (token arrays are not supported)",
+            )),
+        };
+    let base64 = match request.encoding_format.as_deref() {
+        None | Some("float") => false,
+        Some("base64") => true,
+        Some(other) => {
+            return Err(Failure::validation(format!(
+                "`encoding_format` {other:?}: expected \"float\" or \"base64\""
+            )))
+        }
+    };
+    let dim = state.embedder.dim();
+    let keep = match request.dimensions {
+        Some(d) if d == 0 || d > dim => {
+            return Err(Failure::validation(format!(
+                "`dimensions` {d}: the model's vectors have 1 to {dim}"
+            )))
+        }
+        Some(d) => d,
+        None => dim,
+    };
+    let (prompt, call) = settings(state, None, None, None)?;
+    let (rows, report) = embed_texts(state, texts, prompt, call).await?;
+    let data: Vec<OpenAiEmbedding> = rows
+        .chunks_exact(dim.max(1))
+        .enumerate()
+        .map(|(index, row)| {
+            let mut vector = row[..keep].to_vec();
+            if keep < dim && call.normalize {
+                // Matryoshka-style: the first `keep` dimensions, normalised again.
+                let norm = vector.iter().map(|v| v * v).sum::<f32>().sqrt();
+                if norm > 0.0 {
+                    vector.iter_mut().for_each(|v| *v /= norm);
+                }
+            }
+            let embedding = if base64 {
+                EmbeddingData::Base64(base64_of_floats(&vector))
+            } else {
+                EmbeddingData::Float(vector)
+            };
+            OpenAiEmbedding {
+                object: "embedding",
+                index,
+                embedding,
+            }
+        })
+        .collect();
+    let model = request.model.unwrap_or_else(|| state.model_id.clone());
+    Ok(axum::Json(OpenAiResponse {
+        object: "list",
+        data,
+        model,
+        usage: Usage {
+            prompt_tokens: report.tokens,
+            total_tokens: report.tokens,
+        },
+    })
+    .into_response())
+}
+
+#[derive(Serialize)]
+struct OpenAiResponse {
+    object: &'static str,
+    data: Vec<OpenAiEmbedding>,
+    model: String,
+    usage: Usage,
+}
+
+#[derive(Serialize)]
+struct Usage {
+    prompt_tokens: usize,
+    total_tokens: usize,
+}
+
+#[derive(Serialize)]
+struct OpenAiEmbedding {
+    object: &'static str,
+    index: usize,
+    embedding: EmbeddingData,
+}
+
+/// Floats, or their little-endian bytes in base64.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum EmbeddingData {
+    Float(Vec<f32>),
+    Base64(String),
+}
+
+/// Little-endian f32 bytes in standard base64 (what OpenAI's `encoding_format: "base64"` gives).
+fn base64_of_floats(values: &[f32]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for (i, shift) in [18, 12, 6, 0].into_iter().enumerate() {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> shift) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[derive(Deserialize)]
+struct SimilarityInputs {
+    source_sentence: String,
+    sentences: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct SimilarityRequest {
+    inputs: SimilarityInputs,
+    truncate: Option<bool>,
+    prompt_name: Option<String>,
+}
+
+async fn similarity(Shared(state): Shared_, body: Result<Bytes, BytesRejection>) -> Response {
+    let started = Instant::now();
+    let response = match similarity_inner(&state, body).await {
+        Ok(response) => response,
+        Err(failure) => failure.into_response(),
+    };
+    answered(&state, "/similarity", started, response)
+}
+
+async fn similarity_inner(
+    state: &State,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Failure> {
+    let request: SimilarityRequest = parse(body)?;
+    let (prompt, mut call) = settings(
+        state,
+        request.prompt_name.as_deref(),
+        None,
+        request.truncate,
+    )?;
+    call.normalize = true;
+    if request.inputs.sentences.is_empty() {
+        return Err(Failure::validation("`sentences` is empty"));
+    }
+    let mut texts = vec![request.inputs.source_sentence];
+    texts.extend(request.inputs.sentences);
+    let (rows, _) = embed_texts(state, texts, prompt, call).await?;
+    let dim = state.embedder.dim().max(1);
+    let mut rows = rows.chunks_exact(dim);
+    let source = rows.next().unwrap_or(&[]);
+    let scores: Vec<f32> = rows
+        .map(|row| row.iter().zip(source).map(|(a, b)| a * b).sum())
+        .collect();
+    Ok(axum::Json(scores).into_response())
+}
+
+#[derive(Deserialize)]
+struct TokenizeRequest {
+    inputs: Inputs,
+    add_special_tokens: Option<bool>,
+    prompt_name: Option<String>,
+}
+
+async fn tokenize(Shared(state): Shared_, body: Result<Bytes, BytesRejection>) -> Response {
+    let started = Instant::now();
+    let response = match tokenize_inner(&state, body).await {
+        Ok(response) => response,
+        Err(failure) => failure.into_response(),
+    };
+    answered(&state, "/tokenize", started, response)
+}
+
+async fn tokenize_inner(
+    state: &Arc<State>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Failure> {
+    let request: TokenizeRequest = parse(body)?;
+    let (prompt, _) = settings(state, request.prompt_name.as_deref(), None, None)?;
+    let texts = request.inputs.into_vec();
+    let max = state.options.max_client_batch_size;
+    if texts.len() > max {
+        return Err(Failure::too_large(format!(
+            "{} inputs; at most {max} per request",
+            texts.len()
+        )));
+    }
+    let special = request.add_special_tokens.unwrap_or(true);
+    let _permit = state.tokenize_permits.acquire().await.map_err(|_| {
+        Failure::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Unhealthy",
+            "shutting down",
+        )
+    })?;
+    let shared = Arc::clone(state);
+    let tokens = tokio::task::spawn_blocking(move || {
+        texts
+            .iter()
+            .enumerate()
+            .map(|(i, text)| {
+                let details = shared
+                    .embedder
+                    .token_details(prompt.as_deref(), text, special, i)?;
+                Ok(details
+                    .into_iter()
+                    .map(|t| {
+                        json!({
+                            "id": t.id,
+                            "text": t.text,
+                            "special": t.special,
+                            "start": t.offsets.map(|o| o.0),
+                            "stop": t.offsets.map(|o| o.1),
+                        })
+                    })
+                    .collect::<Vec<Value>>())
+            })
+            .collect::<Result<Vec<Vec<Value>>, Error>>()
+    })
+    .await
+    .map_err(|_| {
+        Failure::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Tokenizer",
+            "tokenizer failed",
+        )
+    })?
+    .map_err(Failure::from)?;
+    Ok(axum::Json(tokens).into_response())
+}
+
+async fn info(Shared(state): Shared_) -> Response {
+    let started = Instant::now();
+    let embedder = &state.embedder;
+    let options = &state.options;
+    let pooling = embedder.pooling().to_string();
+    let body = json!({
+        "model_id": state.model_id,
+        "model_dtype": embedder.precision().name(),
+        "model_type": { "embedding": { "pooling": pooling } },
+        "dim": embedder.dim(),
+        "normalize": embedder.normalizes(),
+        "max_concurrent_requests": options.max_concurrent_requests,
+        "max_input_length": embedder.max_length(),
+        "max_batch_tokens": options.max_batch_tokens,
+        "max_client_batch_size": options.max_client_batch_size,
+        "long_text": embedder.long_text().name(),
+        "kernel": embedder.kernel_name(),
+        "threads": embedder.threads(),
+        "version": env!("CARGO_PKG_VERSION"),
+    });
+    answered(&state, "/info", started, axum::Json(body).into_response())
+}
+
+async fn health(Shared(state): Shared_) -> Response {
+    let started = Instant::now();
+    let response = if state.shutting_down.load(Ordering::SeqCst) {
+        Failure::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Unhealthy",
+            "shutting down",
+        )
+        .into_response()
+    } else {
+        StatusCode::OK.into_response()
+    };
+    answered(&state, "/health", started, response)
+}
+
+async fn metrics(Shared(state): Shared_) -> Response {
+    let body = state.metrics.render();
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+}
+
+async fn not_found() -> Response {
+    Failure::new(StatusCode::NOT_FOUND, "NotFound", "no such route").into_response()
+}
