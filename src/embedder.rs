@@ -1115,6 +1115,7 @@ impl Embedder {
 
     /// The tokens of `prompt` + `text` with their text and offsets (see
     /// `TextTokenizer::token_details`).
+    #[cfg(feature = "server")]
     pub(crate) fn token_details(
         &self,
         prompt: Option<&str>,

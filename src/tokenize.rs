@@ -35,6 +35,7 @@ pub(crate) struct Tokens {
 }
 
 /// One token, for inspection.
+#[cfg(feature = "server")]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct TokenDetail {
     pub id: u32,
@@ -207,6 +208,7 @@ impl TextTokenizer {
         Ok(pieces)
     }
 
+    #[cfg(feature = "server")]
     /// Each token of `prompt` + `text` as the model reads it (truncated to `max_length`, special
     /// tokens included when `special`): id, token text, and byte offsets into the joined text
     /// (`None` for special tokens). Tokenises the whole text: for bounded inputs (a server's
