@@ -1,6 +1,8 @@
 //! A small embedding service over HTTP/1.1, on the standard library alone: one shared
 //! `Embedder` (it is `Send + Sync` and computes on the calling thread and its own workers) and a
-//! fixed number of connection threads.
+//! fixed number of connection threads. A sketch of vendoring the library with no async stack;
+//! the server to deploy is `minilm serve` (`minilm::server`: keep-alive, TEI and OpenAI routes,
+//! batching across requests, metrics, graceful stop).
 //!
 //! ```sh
 //! cargo run --release --example http_service -- 127.0.0.1:8080 [--model DIR|ID]

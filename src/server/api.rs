@@ -582,3 +582,53 @@ async fn metrics(Shared(state): Shared_) -> Response {
 async fn not_found() -> Response {
     Failure::new(StatusCode::NOT_FOUND, "NotFound", "no such route").into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::{batcher, metrics, ServerOptions};
+    use std::sync::atomic::{AtomicBool, AtomicUsize};
+
+    /// A stopping server refuses new work with 503 and says so on `/health`.
+    #[test]
+    fn a_stopping_server_answers_503() {
+        let dir = crate::default_model_dir().expect("the default model (tools/fetch-model.sh)");
+        let embedder =
+            Arc::new(crate::Embedder::from_dir(dir, &crate::Options::default()).unwrap());
+        let metrics = Arc::new(metrics::Metrics::new());
+        let (queue, batcher) =
+            batcher::start(Arc::clone(&embedder), Arc::clone(&metrics), 4, 1024).unwrap();
+        let state = Arc::new(State {
+            embedder,
+            options: ServerOptions::default(),
+            model_id: "m".into(),
+            queue,
+            metrics,
+            in_flight: AtomicUsize::new(0),
+            shutting_down: AtomicBool::new(true),
+            tokenize_permits: tokio::sync::Semaphore::new(1),
+        });
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let call = state.embedder.call_options();
+            let refused = embed_texts(&state, vec!["x".into()], None, call).await;
+            assert_eq!(
+                refused.err().map(|f| f.status),
+                Some(StatusCode::SERVICE_UNAVAILABLE)
+            );
+            let health = health(Shared(Arc::clone(&state))).await;
+            assert_eq!(health.status(), StatusCode::SERVICE_UNAVAILABLE);
+            state.shutting_down.store(false, Ordering::SeqCst);
+            let (rows, report) = embed_texts(&state, vec!["x".into()], None, call)
+                .await
+                .ok()
+                .unwrap();
+            assert_eq!((rows.len(), report.texts), (state.embedder.dim(), 1));
+        });
+        drop(state);
+        batcher.join().unwrap();
+    }
+}
