@@ -128,10 +128,10 @@ impl CutRules {
             let case_ignorable = matches!(c, '.' | '\'' | ':' | '^' | '`');
             // `_` is a word character to a single-word token's boundary check.
             let word_char = c == '_' && pipeline.single_word_tokens;
-            let unsafe_punctuation =
+            let risky_punctuation =
                 (case_ignorable && pipeline.lowercased) || word_char || added.contains(c);
             *safe = (matches!(c, ' ' | '\t' | '\n' | '\r') && !added_space)
-                || (c.is_ascii_punctuation() && !unsafe_punctuation);
+                || (c.is_ascii_punctuation() && !risky_punctuation);
         }
         let longest_added = pipeline
             .added_tokens
