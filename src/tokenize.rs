@@ -259,13 +259,8 @@ impl TextTokenizer {
 
     /// The characters `text` normalises to, as the tokenizer sees it.
     fn normalized_chars(&self, text: &str) -> usize {
-        let lowered;
-        let text = if self.lowercase {
-            lowered = text.to_lowercase();
-            lowered.as_str()
-        } else {
-            text
-        };
+        let text = self.lowered(text);
+        let text = &*text;
         let Some(normalizer) = self.inner.get_normalizer() else {
             return text.chars().count();
         };
@@ -280,14 +275,16 @@ impl TextTokenizer {
     /// The word pieces of one text, lower-cased first if the model asks for it, without special
     /// tokens; `index` names the text in errors.
     fn encode_raw(&self, text: &str, index: usize) -> Result<Encoding> {
-        let lowered;
-        let text = if self.lowercase {
-            lowered = text.to_lowercase();
-            lowered.as_str()
+        self.encode_prepared(&self.lowered(text), index)
+    }
+
+    /// `text` lower-cased (Unicode's rules, as Python's `str.lower`) if the model asks for it.
+    fn lowered<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        if self.lowercase {
+            Cow::Owned(text.to_lowercase())
         } else {
-            text
-        };
-        self.encode_prepared(text, index)
+            Cow::Borrowed(text)
+        }
     }
 
     /// The word pieces of a text already lower-cased if the model asks for it.
@@ -581,6 +578,20 @@ mod tests {
         tokenizer
     }
 
+    /// The model's tokenizer and the exotic one, each without and with lower-casing.
+    fn tokenizer_variants() -> impl Iterator<Item = (bool, TextTokenizer)> {
+        [(false, false), (true, false), (false, true), (true, true)]
+            .into_iter()
+            .map(|(lowercase, exotic)| {
+                let tokenizer = if exotic {
+                    exotic_tokenizer(lowercase)
+                } else {
+                    model_tokenizer(lowercase)
+                };
+                (lowercase, tokenizer)
+            })
+    }
+
     /// The pieces of a whole text, tokenised in one go.
     fn whole(tokenizer: &TextTokenizer, text: &str) -> Vec<u32> {
         tokenizer.encode_raw(text, 0).unwrap().get_ids().to_vec()
@@ -589,14 +600,8 @@ mod tests {
     #[test]
     fn segments_give_exactly_the_pieces_of_the_whole_text() {
         let fragments = fragments();
-        for (lowercase, exotic) in [(false, false), (true, false), (false, true), (true, true)] {
-            let mut tokenizer = if exotic {
-                exotic_tokenizer(lowercase)
-            } else {
-                model_tokenizer(lowercase)
-            };
-            let mut rng =
-                Rng(0x9E37_79B9_7F4A_7C15 ^ u64::from(lowercase) ^ (u64::from(exotic) << 1));
+        for (variant, (lowercase, mut tokenizer)) in tokenizer_variants().enumerate() {
+            let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ variant as u64);
             for case in 0..1500 {
                 let text = random_text(&mut rng, &fragments, 60);
                 let prompt = ["", "query: ", "Σ", "[MA", "x"][rng.below(5)];
@@ -630,14 +635,8 @@ mod tests {
     #[test]
     fn a_capped_run_keeps_only_exact_whole_words() {
         let fragments = fragments();
-        for (lowercase, exotic) in [(false, false), (true, false), (false, true), (true, true)] {
-            let mut tokenizer = if exotic {
-                exotic_tokenizer(lowercase)
-            } else {
-                model_tokenizer(lowercase)
-            };
-            let mut rng =
-                Rng(0x2545_F491_4F6C_DD1D ^ u64::from(lowercase) ^ (u64::from(exotic) << 1));
+        for (variant, (_, mut tokenizer)) in tokenizer_variants().enumerate() {
+            let mut rng = Rng(0x2545_F491_4F6C_DD1D ^ variant as u64);
             let mut capped = 0;
             for case in 0..1500 {
                 let text = random_text(&mut rng, &fragments, 60);

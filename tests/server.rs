@@ -71,6 +71,25 @@ fn post(agent: &ureq::Agent, url: &str, body: &str) -> (u16, Value) {
     (status, value)
 }
 
+/// The status of `GET /health`.
+fn health(agent: &ureq::Agent, base: &str) -> u16 {
+    agent
+        .get(&format!("{base}/health"))
+        .call()
+        .unwrap()
+        .status()
+}
+
+/// The text of `GET /metrics`.
+fn metrics(agent: &ureq::Agent, base: &str) -> String {
+    agent
+        .get(&format!("{base}/metrics"))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap()
+}
+
 fn floats(value: &Value) -> Vec<f32> {
     value
         .as_array()
@@ -234,21 +253,9 @@ fn both_apis_serve_the_library_vectors() {
         (info["dim"].as_u64(), info["max_input_length"].as_u64()),
         (Some(384), Some(256))
     );
-    assert_eq!(
-        agent
-            .get(&format!("{base}/health"))
-            .call()
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(health(&agent, &base), 200);
 
-    let metrics = agent
-        .get(&format!("{base}/metrics"))
-        .call()
-        .unwrap()
-        .into_string()
-        .unwrap();
+    let text = metrics(&agent, &base);
     for name in [
         "minilm_requests_total{route=\"/embed\",status=\"200\"}",
         "minilm_request_duration_seconds_bucket{route=\"/v1/embeddings\",le=\"+Inf\"}",
@@ -257,7 +264,7 @@ fn both_apis_serve_the_library_vectors() {
         "minilm_texts_embedded_total",
         "minilm_truncated_texts_total 0",
     ] {
-        assert!(metrics.contains(name), "{name} missing from\n{metrics}");
+        assert!(text.contains(name), "{name} missing from\n{text}");
     }
     server.shutdown().unwrap();
 }
@@ -335,14 +342,7 @@ fn bad_requests_get_json_errors() {
     let want = embedder(Options::default()).embed(&long).unwrap();
     assert!(same_bits(&floats(&body[0]), &want));
     // The service is still there.
-    assert_eq!(
-        agent
-            .get(&format!("{base}/health"))
-            .call()
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(health(&agent, &base), 200);
     server.shutdown().unwrap();
 }
 
@@ -360,13 +360,7 @@ fn a_full_queue_answers_429() {
         let agent = agent();
         let mut seen = false;
         for _ in 0..2000 {
-            let metrics = agent
-                .get(&format!("{base}/metrics"))
-                .call()
-                .unwrap()
-                .into_string()
-                .unwrap();
-            if metrics.contains("minilm_queue_depth 1") {
+            if metrics(&agent, &base).contains("minilm_queue_depth 1") {
                 seen = true;
                 break;
             }
@@ -439,13 +433,7 @@ fn concurrent_clients_each_get_their_own_vectors() {
     let _ = vectors;
     let checked: usize = clients.into_iter().map(|c| c.join().unwrap()).sum();
     assert!(checked > 32 * 50);
-    let metrics = agent()
-        .get(&format!("{base}/metrics"))
-        .call()
-        .unwrap()
-        .into_string()
-        .unwrap();
-    let rounds: f64 = metrics
+    let rounds: f64 = metrics(&agent(), &base)
         .lines()
         .find_map(|l| l.strip_prefix("minilm_batches_total "))
         .unwrap()

@@ -91,6 +91,17 @@ impl From<Error> for Failure {
     }
 }
 
+/// A handler's answer or failure, recorded in the metrics.
+fn respond(
+    state: &State,
+    route: &'static str,
+    started: Instant,
+    result: Result<Response, Failure>,
+) -> Response {
+    let response = result.unwrap_or_else(IntoResponse::into_response);
+    answered(state, route, started, response)
+}
+
 /// Records a route's answer in the metrics.
 fn answered(state: &State, route: &'static str, started: Instant, response: Response) -> Response {
     state
@@ -244,11 +255,8 @@ async fn embed_texts(
 
 async fn embed(Shared(state): Shared_, body: Result<Bytes, BytesRejection>) -> Response {
     let started = Instant::now();
-    let response = match embed_inner(&state, body).await {
-        Ok(response) => response,
-        Err(failure) => failure.into_response(),
-    };
-    answered(&state, "/embed", started, response)
+    let result = embed_inner(&state, body).await;
+    respond(&state, "/embed", started, result)
 }
 
 async fn embed_inner(
@@ -284,11 +292,8 @@ async fn openai_embeddings(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let started = Instant::now();
-    let response = match openai_inner(&state, body).await {
-        Ok(response) => response,
-        Err(failure) => failure.into_response(),
-    };
-    answered(&state, "/v1/embeddings", started, response)
+    let result = openai_inner(&state, body).await;
+    respond(&state, "/v1/embeddings", started, result)
 }
 
 async fn openai_inner(
@@ -428,11 +433,8 @@ struct SimilarityRequest {
 
 async fn similarity(Shared(state): Shared_, body: Result<Bytes, BytesRejection>) -> Response {
     let started = Instant::now();
-    let response = match similarity_inner(&state, body).await {
-        Ok(response) => response,
-        Err(failure) => failure.into_response(),
-    };
-    answered(&state, "/similarity", started, response)
+    let result = similarity_inner(&state, body).await;
+    respond(&state, "/similarity", started, result)
 }
 
 async fn similarity_inner(
@@ -471,11 +473,8 @@ struct TokenizeRequest {
 
 async fn tokenize(Shared(state): Shared_, body: Result<Bytes, BytesRejection>) -> Response {
     let started = Instant::now();
-    let response = match tokenize_inner(&state, body).await {
-        Ok(response) => response,
-        Err(failure) => failure.into_response(),
-    };
-    answered(&state, "/tokenize", started, response)
+    let result = tokenize_inner(&state, body).await;
+    respond(&state, "/tokenize", started, result)
 }
 
 async fn tokenize_inner(

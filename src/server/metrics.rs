@@ -168,29 +168,24 @@ impl Metrics {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .render(&mut out, "minilm_batch_tokens", "");
-        out.push_str("# HELP minilm_texts_embedded_total Texts embedded.\n");
-        out.push_str("# TYPE minilm_texts_embedded_total counter\n");
-        let _ = writeln!(
-            out,
-            "minilm_texts_embedded_total {}",
-            self.texts.load(Ordering::Relaxed)
-        );
-        out.push_str(
-            "# HELP minilm_truncated_texts_total Texts longer than the model reads, cut.\n",
-        );
-        out.push_str("# TYPE minilm_truncated_texts_total counter\n");
-        let _ = writeln!(
-            out,
-            "minilm_truncated_texts_total {}",
-            self.truncated.load(Ordering::Relaxed)
-        );
-        out.push_str("# HELP minilm_batches_total Batcher rounds run.\n");
-        out.push_str("# TYPE minilm_batches_total counter\n");
-        let _ = writeln!(
-            out,
-            "minilm_batches_total {}",
-            self.passes.load(Ordering::Relaxed)
-        );
+        let counters = [
+            (
+                "minilm_texts_embedded_total",
+                "Texts embedded.",
+                &self.texts,
+            ),
+            (
+                "minilm_truncated_texts_total",
+                "Texts longer than the model reads, cut.",
+                &self.truncated,
+            ),
+            ("minilm_batches_total", "Batcher rounds run.", &self.passes),
+        ];
+        for (name, help, value) in counters {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} counter");
+            let _ = writeln!(out, "{name} {}", value.load(Ordering::Relaxed));
+        }
         out
     }
 }
