@@ -517,3 +517,80 @@ fn the_serve_command_stops_gracefully_under_load() {
     assert!(status.success(), "exit {status:?}");
     assert!(answered > 0);
 }
+
+/// Mangled bodies on every route: each gets a JSON answer (200 or a 4xx error), never a dropped
+/// connection or a 5xx, and the server stays up.
+#[test]
+fn mangled_requests_never_break_the_server() {
+    let mut options = ServerOptions::default();
+    options.max_body_bytes = 16 << 10;
+    let (server, base) = start(options);
+    let agent = agent();
+    let seeds = [
+        r#"{"inputs": ["A man is playing a guitar.", "x"], "normalize": true, "truncate": true}"#,
+        r#"{"input": ["hello", "world"], "model": "m", "encoding_format": "base64", "dimensions": 8}"#,
+        r#"{"inputs": {"source_sentence": "a", "sentences": ["b", "c"]}}"#,
+        r#"{"inputs": "Hello world", "add_special_tokens": false}"#,
+    ];
+    let routes = ["/embed", "/v1/embeddings", "/similarity", "/tokenize"];
+    let mut state = 0x1234_5678_9ABC_DEF1u64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let junk = [
+        "\"",
+        "{",
+        "}",
+        "[",
+        "]",
+        ":",
+        ",",
+        "null",
+        "-1",
+        "1e999",
+        "\\u0000",
+        "😀",
+        " ",
+        "[[1]]",
+        "\"\\ud800\"",
+    ];
+    for case in 0..400 {
+        let mut body: Vec<u8> = seeds[(next() % 4) as usize].as_bytes().to_vec();
+        for _ in 0..1 + next() % 4 {
+            let at = (next() as usize) % (body.len() + 1);
+            match next() % 3 {
+                0 => {
+                    let j = junk[(next() as usize) % junk.len()].as_bytes();
+                    body.splice(at..at, j.iter().copied());
+                }
+                1 if at < body.len() => {
+                    body.remove(at);
+                }
+                _ => body.truncate(at),
+            }
+        }
+        let route = routes[(next() % 4) as usize];
+        let response = agent
+            .post(&format!("{base}{route}"))
+            .set("Content-Type", "application/json")
+            .send_bytes(&body);
+        let (status, text) = match response {
+            Ok(r) => (r.status(), r.into_string().unwrap()),
+            Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap()),
+            Err(e) => panic!(
+                "case {case} {route}: {e}: {}",
+                String::from_utf8_lossy(&body)
+            ),
+        };
+        assert!(status < 500, "case {case} {route}: {status} {text}");
+        assert!(
+            serde_json::from_str::<Value>(&text).is_ok(),
+            "case {case} {route}: not JSON: {text:.200}"
+        );
+    }
+    assert_eq!(health(&agent, &base), 200);
+    server.shutdown().unwrap();
+}
