@@ -1104,13 +1104,8 @@ impl Embedder {
 
     /// `text` as the model reads it in truncate mode: its first word pieces, checked.
     fn tokenize_one(&self, text: &str, index: usize) -> Result<Tokens> {
-        let width = self.window_width();
-        let pieces = self.tokenizer.pieces(None, text, Some(width + 1), index)?;
-        let tokens = self
-            .tokenizer
-            .sequence(&pieces.ids[..pieces.ids.len().min(width)]);
-        self.check_ids(&tokens.ids, &tokens.type_ids, index)?;
-        Ok(tokens)
+        let planned = self.plan_text(None, text, index, LongText::Truncate)?;
+        Ok(planned.sequences.into_iter().next().unwrap_or_default())
     }
 
     /// The tokens of `prompt` + `text` with their text and offsets (see

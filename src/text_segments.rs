@@ -114,7 +114,7 @@ impl CutRules {
     /// The rules for a pipeline, or `None` when cutting its texts is not provably exact (then
     /// texts are tokenised whole).
     pub(crate) fn for_tokenizer(pipeline: &Pipeline<'_>) -> Option<CutRules> {
-        let cjk = pipeline.bert_normalizer?;
+        let cjk_split = pipeline.bert_normalizer?;
         let max_word_chars = pipeline.word_piece_max_chars?;
         if !pipeline.bert_pre_tokenizer {
             return None;
@@ -139,7 +139,6 @@ impl CutRules {
             .map(|t| t.chars().count())
             .max()
             .unwrap_or(0);
-        let cjk_split = cjk;
         // A stretch may be shortened only if no added token could match inside it.
         let token_inside_stretch = pipeline
             .added_tokens
@@ -148,8 +147,8 @@ impl CutRules {
         Some(CutRules {
             safe_ascii,
             unicode_spaces: !added_space,
-            cjk: cjk && !added.chars().any(is_cjk) && !pipeline.single_word_tokens,
-            cjk_split: cjk,
+            cjk: cjk_split && !added.chars().any(is_cjk) && !pipeline.single_word_tokens,
+            cjk_split,
             stretch_margin: (!token_inside_stretch).then(|| {
                 max_word_chars
                     .saturating_add(1)

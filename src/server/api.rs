@@ -61,6 +61,14 @@ impl Failure {
         Failure::new(StatusCode::UNPROCESSABLE_ENTITY, "Validation", message)
     }
 
+    fn shutting_down() -> Failure {
+        Failure::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Unhealthy",
+            "shutting down",
+        )
+    }
+
     fn too_large(message: impl Into<String>) -> Failure {
         Failure::new(StatusCode::PAYLOAD_TOO_LARGE, "Validation", message)
     }
@@ -187,11 +195,7 @@ async fn embed_texts(
     call: CallOptions,
 ) -> Result<(Vec<f32>, LongTextReport), Failure> {
     if state.shutting_down.load(Ordering::SeqCst) {
-        return Err(Failure::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Unhealthy",
-            "shutting down",
-        ));
+        return Err(Failure::shutting_down());
     }
     if texts.is_empty() {
         return Err(Failure::validation("no inputs"));
@@ -228,11 +232,7 @@ async fn embed_texts(
             state.metrics.queue_changed(false);
             Err(match refused {
                 Refused::Full => overloaded(),
-                Refused::Stopped => Failure::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "Unhealthy",
-                    "shutting down",
-                ),
+                Refused::Stopped => Failure::shutting_down(),
             })
         }
         Ok(()) => match tokio::time::timeout(state.options.request_timeout, answer).await {
@@ -492,13 +492,11 @@ async fn tokenize_inner(
         )));
     }
     let special = request.add_special_tokens.unwrap_or(true);
-    let _permit = state.tokenize_permits.acquire().await.map_err(|_| {
-        Failure::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Unhealthy",
-            "shutting down",
-        )
-    })?;
+    let _permit = state
+        .tokenize_permits
+        .acquire()
+        .await
+        .map_err(|_| Failure::shutting_down())?;
     let shared = Arc::clone(state);
     let tokens = tokio::task::spawn_blocking(move || {
         texts
@@ -561,12 +559,7 @@ async fn info(Shared(state): Shared_) -> Response {
 async fn health(Shared(state): Shared_) -> Response {
     let started = Instant::now();
     let response = if state.shutting_down.load(Ordering::SeqCst) {
-        Failure::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Unhealthy",
-            "shutting down",
-        )
-        .into_response()
+        Failure::shutting_down().into_response()
     } else {
         StatusCode::OK.into_response()
     };
