@@ -4,9 +4,11 @@
 //! on an f32 model (which calibrates at load, on fewer texts).
 
 use crate::config::BertConfig;
-use crate::embedder::Embedder;
 use crate::error::Result;
-use crate::model::bert::Dense;
+use crate::model::names::{dense_shape, Dense};
+use crate::model::smoothing::Smoothing;
+use crate::runner::Runner;
+use crate::text_plan::Planner;
 use crate::weights::Tensors;
 
 /// SmoothQuant's migration strength: the share of each channel's activation range moved into
@@ -56,71 +58,50 @@ fn on_grid(m: f32) -> f32 {
     ((m.log2() * GRID_STEPS_PER_OCTAVE).round() / GRID_STEPS_PER_OCTAVE).exp2()
 }
 
-/// `(n, k)` of a dense layer's weight (Q, K and V each `h x h`).
-pub(crate) fn dense_shape(config: &BertConfig, dense: Dense) -> (usize, usize) {
-    let (h, inner) = (config.hidden_size, config.intermediate_size);
-    match dense {
-        Dense::Qkv | Dense::AttentionOut => (h, h),
-        Dense::Intermediate => (inner, h),
-        Dense::Output => (h, inner),
-    }
-}
-
-/// The smoothing factors of every dense layer: `[layer][slot][p]`, slots in [`Dense::ALL`]
-/// order, `k` factors each.
-pub(crate) struct Smoothing(Vec<Vec<Vec<f32>>>);
-
-impl Smoothing {
-    /// Calibrates on `texts` run through `f32` (an f32 embedder of the model whose weights
-    /// `tensors` holds): `m_p = sqrt(max |x_p| / max_j |w_jp|)` (strength 0.5) per input
-    /// channel, over the tokens of the texts and the rows of the weights (Q, K and V together:
-    /// they share their input), clamped to `1e-3..=1e3` and rounded to the grid ([`on_grid`]),
-    /// 1 where undefined.
-    pub(crate) fn calibrate(
-        f32: &Embedder,
-        tensors: &Tensors<'_>,
-        config: &BertConfig,
-        texts: &[&str],
-    ) -> Result<Smoothing> {
-        let maxima = f32.dense_input_maxima(texts)?;
-        let mut layers = Vec::with_capacity(config.num_layers);
-        for (layer, maxima) in maxima.iter().enumerate() {
-            let mut slots = Vec::with_capacity(Dense::ALL.len());
-            for (dense, x_max) in Dense::ALL.into_iter().zip(maxima) {
-                let (n, k) = dense_shape(config, dense);
-                let mut weight_max = vec![0.0f32; k];
-                let mut row = vec![0.0f32; k];
-                for name in dense.names(layer) {
-                    let weight = tensors.find(&[&format!("{name}.weight")], &[n, k])?;
-                    for j in 0..n {
-                        weight.convert(j * k, &mut row)?;
-                        for (m, &w) in weight_max.iter_mut().zip(&row) {
-                            *m = m.max(w.abs());
-                        }
+/// SmoothQuant factors calibrated on `texts` (cut as `planner` cuts them) run through `f32`
+/// (an f32 runner of the model whose weights `tensors` holds): `m_p = sqrt(max |x_p| /
+/// max_j |w_jp|)` (strength 0.5) per input channel, over the tokens of the texts and the rows of the weights (Q, K and V together:
+/// they share their input), clamped to `1e-3..=1e3` and rounded to the grid ([`on_grid`]),
+/// 1 where undefined.
+pub(crate) fn smoothing(
+    f32: &Runner,
+    planner: &Planner,
+    tensors: &Tensors<'_>,
+    config: &BertConfig,
+    texts: &[&str],
+) -> Result<Smoothing> {
+    let maxima = f32.dense_input_maxima(planner, texts)?;
+    let mut layers = Vec::with_capacity(config.num_layers);
+    for (layer, maxima) in maxima.iter().enumerate() {
+        let mut slots = Vec::with_capacity(Dense::ALL.len());
+        for (dense, x_max) in Dense::ALL.into_iter().zip(maxima) {
+            let (n, k) = dense_shape(config, dense);
+            let mut weight_max = vec![0.0f32; k];
+            let mut row = vec![0.0f32; k];
+            for name in dense.names(layer) {
+                let weight = tensors.find(&[&format!("{name}.weight")], &[n, k])?;
+                for j in 0..n {
+                    weight.convert(j * k, &mut row)?;
+                    for (m, &w) in weight_max.iter_mut().zip(&row) {
+                        *m = m.max(w.abs());
                     }
                 }
-                let factors = x_max
-                    .iter()
-                    .zip(&weight_max)
-                    .map(|(&x, &w)| {
-                        let m = x.powf(SMOOTHING_ALPHA) / w.powf(1.0 - SMOOTHING_ALPHA);
-                        if m.is_finite() && m > 0.0 {
-                            on_grid(m.clamp(1e-3, 1e3))
-                        } else {
-                            1.0
-                        }
-                    })
-                    .collect();
-                slots.push(factors);
             }
-            layers.push(slots);
+            let factors = x_max
+                .iter()
+                .zip(&weight_max)
+                .map(|(&x, &w)| {
+                    let m = x.powf(SMOOTHING_ALPHA) / w.powf(1.0 - SMOOTHING_ALPHA);
+                    if m.is_finite() && m > 0.0 {
+                        on_grid(m.clamp(1e-3, 1e3))
+                    } else {
+                        1.0
+                    }
+                })
+                .collect();
+            slots.push(factors);
         }
-        Ok(Smoothing(layers))
+        layers.push(slots);
     }
-
-    /// The factors of dense layer `dense` of encoder layer `layer`.
-    pub(crate) fn factors(&self, layer: usize, dense: Dense) -> &[f32] {
-        let slot = Dense::ALL.iter().position(|&d| d == dense).unwrap_or(0);
-        &self.0[layer][slot]
-    }
+    Ok(Smoothing(layers))
 }

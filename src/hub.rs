@@ -29,7 +29,7 @@ const SENTENCE_FILES: [&str; 4] = [
 /// a copy already in the cache is used (as the Python `huggingface_hub` does); the error names
 /// both the Hub's answer and the cache directory looked in.
 pub(crate) fn download(spec: &str) -> Result<PathBuf> {
-    let (model_id, revision) = crate::locate::split_revision(spec)?;
+    let (model_id, revision) = crate::model_id::split_revision(spec)?;
     let hub_error = |message: String| Error::Hub {
         model_id: model_id.to_owned(),
         message,

@@ -17,6 +17,8 @@
 
 mod calibrate;
 mod config;
+mod embed;
+mod embed_options;
 mod embedder;
 mod error;
 #[cfg(feature = "hub")]
@@ -24,18 +26,28 @@ mod hub;
 mod locate;
 mod long_text;
 mod model;
+mod model_id;
+mod options;
+mod output_precision;
 mod pool;
 mod quantize;
+mod runner;
 #[cfg(feature = "server")]
 pub mod server;
+mod similarity;
+mod text_plan;
 mod text_segments;
 mod tokenize;
 mod weights;
 
 pub use config::{BertConfig, Pooling, SentenceConfig};
-pub use embedder::{Embedder, Options, Precision};
+pub use embed_options::{EmbedOptions, PromptChoice};
+pub use embedder::Embedder;
 pub use error::{Error, Result};
 pub use locate::{default_model_dir, models_home, resolve_model, DEFAULT_MODEL_ID};
 pub use long_text::{LongText, LongTextReport, DEFAULT_CHUNK_OVERLAP, DEFAULT_MAX_CHUNKS};
 pub use minilm_kernels::{CacheSizes, Isa};
+pub use options::{Options, Precision};
+pub use output_precision::{quantize_embeddings, Embeddings, OutputPrecision, Ranges};
 pub use quantize::{quantize_model, Calibration, QuantizeSummary};
+pub use similarity::{cosine, top_k, Hit};

@@ -8,10 +8,10 @@ use std::path::Path;
 use minilm_kernels::qgemm::quantize_weight_row;
 use safetensors::{Dtype, View};
 
-use crate::calibrate::{builtin_texts, dense_shape, Smoothing, AT_LOAD_TEXTS};
+use crate::calibrate::{builtin_texts, AT_LOAD_TEXTS};
 use crate::config::{io_error, BertConfig, SentenceConfig};
 use crate::error::{Error, Result};
-use crate::model::bert::Dense;
+use crate::model::names::{dense_shape, Dense};
 use crate::weights::{WeightFile, QUANTIZATION_KEY, QUANTIZATION_SCHEME};
 use crate::{Embedder, Options, Precision};
 
@@ -135,7 +135,13 @@ pub fn quantize_model(
                 _ => builtin.iter().map(String::as_str).collect(),
             };
             let embedder = Embedder::from_dir(src, &Options::default().precision(Precision::F32))?;
-            Some(Smoothing::calibrate(&embedder, &tensors, &config, &texts)?)
+            Some(crate::calibrate::smoothing(
+                &embedder.runner,
+                &embedder.planner,
+                &tensors,
+                &config,
+                &texts,
+            )?)
         }
     };
 

@@ -8,13 +8,16 @@ use std::ops::Range;
 
 use minilm_kernels::mapped_file::{MappedBytes, MappedF32};
 use minilm_kernels::qgemm::{dequantize_weight, round_trip_weight_row};
-use minilm_kernels::{AlignedF32, Epilogue, Kernels, PackedWeights, QuantizedWeights, TaskRunner};
+use minilm_kernels::{AlignedF32, Epilogue, Kernels, TaskRunner};
 
-use crate::calibrate::Smoothing;
 use crate::config::BertConfig;
-use crate::embedder::Precision;
 use crate::error::{Error, Result};
+use crate::options::Precision;
 use crate::weights::Tensors;
+
+use super::linear::{Linear, Weight};
+use super::names::Dense;
+use super::smoothing::Smoothing;
 
 /// Token rows of several sequences, stacked.
 #[derive(Default)]
@@ -65,44 +68,6 @@ fn sized(buffer: &mut Vec<f32>, len: usize) -> &mut [f32] {
     buffer
 }
 
-struct Linear {
-    weight: Weight,
-    bias: AlignedF32,
-}
-
-/// A dense layer's weight in the model's precision.
-enum Weight {
-    F32(PackedWeights),
-    Int8(QuantizedWeights),
-}
-
-impl Weight {
-    /// Packs (or quantises, with the smoothing factors `smooth` if any, and packs) an `n x k`
-    /// weight whose rows come from `rows`.
-    fn from_rows(
-        kernels: &Kernels,
-        precision: Precision,
-        smooth: Option<&[f32]>,
-        n: usize,
-        k: usize,
-        rows: &mut dyn FnMut(usize, &mut [f32]),
-    ) -> Weight {
-        match precision {
-            Precision::Int8 => {
-                Weight::Int8(kernels.quantize_weight_rows_smoothed(n, k, smooth, rows))
-            }
-            _ => Weight::F32(kernels.pack_weight_rows(n, k, rows)),
-        }
-    }
-
-    fn k(&self) -> usize {
-        match self {
-            Weight::F32(w) => w.k(),
-            Weight::Int8(w) => w.k(),
-        }
-    }
-}
-
 struct LayerNorm {
     gamma: AlignedF32,
     beta: AlignedF32,
@@ -115,124 +80,6 @@ struct Layer {
     intermediate: Linear,
     output: Linear,
     output_norm: LayerNorm,
-}
-
-impl Linear {
-    /// The `n x k` weight `{name}.weight`, packed straight from the file (no f32 copy of the
-    /// whole matrix), and its bias.
-    fn load(
-        tensors: &Tensors<'_>,
-        kernels: &Kernels,
-        precision: Precision,
-        smooth: Option<&[f32]>,
-        name: &str,
-        n: usize,
-        k: usize,
-    ) -> Result<Linear> {
-        let bias = tensors.get(&format!("{name}.bias"), &[n])?;
-        if tensors.is_quantized() {
-            let t = tensors.int8(&format!("{name}.weight"), n, k)?;
-            return Ok(Linear {
-                weight: Weight::Int8(kernels.int8_weights(
-                    n,
-                    k,
-                    &t.values,
-                    &t.scales,
-                    t.smooth.as_deref(),
-                )),
-                bias,
-            });
-        }
-        let weight = tensors.find(&[&format!("{name}.weight")], &[n, k])?;
-        let mut converted = Ok(());
-        let packed = Weight::from_rows(kernels, precision, smooth, n, k, &mut |j, row| {
-            if converted.is_ok() {
-                converted = weight.convert(j * k, row);
-            }
-        });
-        converted?;
-        tensors.release(&weight);
-        Ok(Linear {
-            weight: packed,
-            bias,
-        })
-    }
-
-    /// Q, K and V as one product: their `h x h` weights stacked into one `3h x h` matrix (each
-    /// part found and shape-checked before anything is packed), and their biases likewise.
-    fn load_qkv(
-        tensors: &Tensors<'_>,
-        kernels: &Kernels,
-        precision: Precision,
-        smooth: Option<&[f32]>,
-        prefix: &str,
-        h: usize,
-    ) -> Result<Linear> {
-        if tensors.is_quantized() {
-            let (mut values, mut scales) =
-                (Vec::with_capacity(3 * h * h), Vec::with_capacity(3 * h));
-            let mut smooth: Option<Option<Vec<f32>>> = None;
-            let mut bias = AlignedF32::zeroed(3 * h);
-            for (part, out) in ["query", "key", "value"]
-                .into_iter()
-                .zip(bias.chunks_mut(h.max(1)))
-            {
-                let name = format!("{prefix}.attention.self.{part}");
-                let t = tensors.int8(&format!("{name}.weight"), h, h)?;
-                // Q, K and V run as one product on one quantised input: one smoothing.
-                match &smooth {
-                    Some(first) if *first != t.smooth => {
-                        return Err(Error::Safetensors {
-                            path: tensors.path().to_owned(),
-                            message: format!(
-                                "{prefix}.attention.self: query, key and value must share one \
-                                 smoothing (they take the same input)"
-                            ),
-                        })
-                    }
-                    _ => smooth = Some(t.smooth),
-                }
-                values.extend_from_slice(&t.values);
-                scales.extend_from_slice(&t.scales);
-                out.copy_from_slice(&tensors.get(&format!("{name}.bias"), &[h])?);
-            }
-            let smooth = smooth.flatten();
-            return Ok(Linear {
-                weight: Weight::Int8(kernels.int8_weights(
-                    3 * h,
-                    h,
-                    &values,
-                    &scales,
-                    smooth.as_deref(),
-                )),
-                bias,
-            });
-        }
-        let mut weights = Vec::with_capacity(3);
-        let mut bias = AlignedF32::zeroed(3 * h);
-        for (part, out) in ["query", "key", "value"]
-            .into_iter()
-            .zip(bias.chunks_mut(h.max(1)))
-        {
-            let name = format!("{prefix}.attention.self.{part}");
-            weights.push(tensors.find(&[&format!("{name}.weight")], &[h, h])?);
-            out.copy_from_slice(&tensors.get(&format!("{name}.bias"), &[h])?);
-        }
-        let mut converted = Ok(());
-        let packed = Weight::from_rows(kernels, precision, smooth, 3 * h, h, &mut |j, row| {
-            if converted.is_ok() {
-                converted = weights[j / h].convert((j % h) * h, row);
-            }
-        });
-        converted?;
-        for weight in &weights {
-            tensors.release(weight);
-        }
-        Ok(Linear {
-            weight: packed,
-            bias,
-        })
-    }
 }
 
 impl LayerNorm {
@@ -291,38 +138,6 @@ pub(crate) enum Tap {
     DenseInput { layer: usize, dense: Dense },
     /// Encoder layer `layer`'s output (`tokens x hidden`).
     LayerOutput { layer: usize },
-}
-
-/// The four dense layers of an encoder layer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Dense {
-    Qkv,
-    AttentionOut,
-    Intermediate,
-    Output,
-}
-
-impl Dense {
-    pub(crate) const ALL: [Dense; 4] = [
-        Dense::Qkv,
-        Dense::AttentionOut,
-        Dense::Intermediate,
-        Dense::Output,
-    ];
-
-    /// The tensor names (without `.weight`) of the dense layer in encoder layer `layer`.
-    pub(crate) fn names(self, layer: usize) -> Vec<String> {
-        let prefix = format!("encoder.layer.{layer}");
-        match self {
-            Dense::Qkv => ["query", "key", "value"]
-                .iter()
-                .map(|part| format!("{prefix}.attention.self.{part}"))
-                .collect(),
-            Dense::AttentionOut => vec![format!("{prefix}.attention.output.dense")],
-            Dense::Intermediate => vec![format!("{prefix}.intermediate.dense")],
-            Dense::Output => vec![format!("{prefix}.output.dense")],
-        }
-    }
 }
 
 /// The word-embedding table: in place in the mapped file when it is stored as aligned F32 or as

@@ -1,5 +1,5 @@
-//! The routes: text-embeddings-inference's (`POST /embed`, `/similarity`, `/tokenize`, `GET
-//! /info`, `/health`), OpenAI's `POST /v1/embeddings`, and `GET /metrics`. Errors are JSON
+//! The routes of text-embeddings-inference (`POST /embed`, `/similarity`, `/tokenize`, `GET
+//! /info`, `/health`) and `GET /metrics`; OpenAI's is in `openai.rs`. Errors are JSON
 //! `{"error": "...", "error_type": "..."}`: 413 over a size limit, 422 for bad JSON or fields,
 //! 429 when the queue is full, 503 while shutting down or past the request timeout.
 
@@ -9,40 +9,22 @@ use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, State as Shared};
+use axum::extract::State as Shared;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::Router;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::batcher::{Job, Refused};
 use super::State;
-use crate::embedder::CallOptions;
+use crate::runner::CallOptions;
 use crate::{Error, LongText, LongTextReport};
 
-type Shared_ = Shared<Arc<State>>;
-
-pub(crate) fn router(state: Arc<State>) -> Router {
-    let limit = state.options.max_body_bytes;
-    Router::new()
-        .route("/embed", post(embed))
-        .route("/v1/embeddings", post(openai_embeddings))
-        .route("/embeddings", post(openai_embeddings))
-        .route("/similarity", post(similarity))
-        .route("/tokenize", post(tokenize))
-        .route("/info", get(info))
-        .route("/health", get(health))
-        .route("/metrics", get(metrics))
-        .fallback(not_found)
-        .layer(DefaultBodyLimit::max(limit))
-        .with_state(state)
-}
+pub(super) type Shared_ = Shared<Arc<State>>;
 
 /// An error answer.
-struct Failure {
+pub(super) struct Failure {
     status: StatusCode,
     error_type: &'static str,
     message: String,
@@ -57,7 +39,7 @@ impl Failure {
         }
     }
 
-    fn validation(message: impl Into<String>) -> Failure {
+    pub(super) fn validation(message: impl Into<String>) -> Failure {
         Failure::new(StatusCode::UNPROCESSABLE_ENTITY, "Validation", message)
     }
 
@@ -100,7 +82,7 @@ impl From<Error> for Failure {
 }
 
 /// A handler's answer or failure, recorded in the metrics.
-fn respond(
+pub(super) fn respond(
     state: &State,
     route: &'static str,
     started: Instant,
@@ -119,7 +101,9 @@ fn answered(state: &State, route: &'static str, started: Instant, response: Resp
 }
 
 /// The body as `T`: 413 over the size limit, 422 for anything that does not parse.
-fn parse<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, Failure> {
+pub(super) fn parse<T: DeserializeOwned>(
+    body: Result<Bytes, BytesRejection>,
+) -> Result<T, Failure> {
     let bytes = body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             Failure::too_large(rejection.body_text())
@@ -133,13 +117,13 @@ fn parse<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, 
 /// One text or several.
 #[derive(Deserialize)]
 #[serde(untagged)]
-enum Inputs {
+pub(super) enum Inputs {
     One(String),
     Many(Vec<String>),
 }
 
 impl Inputs {
-    fn into_vec(self) -> Vec<String> {
+    pub(super) fn into_vec(self) -> Vec<String> {
         match self {
             Inputs::One(text) => vec![text],
             Inputs::Many(texts) => texts,
@@ -159,7 +143,7 @@ struct EmbedRequest {
 }
 
 /// A request's settings, checked: the prompt's text and how to embed.
-fn settings(
+pub(super) fn settings(
     state: &State,
     prompt_name: Option<&str>,
     normalize: Option<bool>,
@@ -188,7 +172,7 @@ fn settings(
 }
 
 /// Queues `texts` and waits for their vectors (one row of `dim` each).
-async fn embed_texts(
+pub(super) async fn embed_texts(
     state: &State,
     texts: Vec<String>,
     prompt: Option<String>,
@@ -253,7 +237,7 @@ async fn embed_texts(
     result
 }
 
-async fn embed(Shared(state): Shared_, body: Result<Bytes, BytesRejection>) -> Response {
+pub(super) async fn embed(Shared(state): Shared_, body: Result<Bytes, BytesRejection>) -> Response {
     let started = Instant::now();
     let result = embed_inner(&state, body).await;
     respond(&state, "/embed", started, result)
@@ -277,148 +261,6 @@ async fn embed_inner(
 }
 
 #[derive(Deserialize)]
-struct OpenAiRequest {
-    input: Value,
-    model: Option<String>,
-    encoding_format: Option<String>,
-    dimensions: Option<usize>,
-    #[serde(default)]
-    #[allow(dead_code)]
-    user: Option<String>,
-}
-
-async fn openai_embeddings(
-    Shared(state): Shared_,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let started = Instant::now();
-    let result = openai_inner(&state, body).await;
-    respond(&state, "/v1/embeddings", started, result)
-}
-
-async fn openai_inner(
-    state: &State,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, Failure> {
-    let request: OpenAiRequest = parse(body)?;
-    let texts =
-        match serde_json::from_value::<Inputs>(request.input) {
-            Ok(inputs) => inputs.into_vec(),
-            Err(_) => return Err(Failure::validation(
-                "`input` must be a string or an array of strings (token arrays are not supported)",
-            )),
-        };
-    let base64 = match request.encoding_format.as_deref() {
-        None | Some("float") => false,
-        Some("base64") => true,
-        Some(other) => {
-            return Err(Failure::validation(format!(
-                "`encoding_format` {other:?}: expected \"float\" or \"base64\""
-            )))
-        }
-    };
-    let dim = state.embedder.dim();
-    let keep = match request.dimensions {
-        Some(d) if d == 0 || d > dim => {
-            return Err(Failure::validation(format!(
-                "`dimensions` {d}: the model's vectors have 1 to {dim}"
-            )))
-        }
-        Some(d) => d,
-        None => dim,
-    };
-    let (prompt, call) = settings(state, None, None, None)?;
-    let (rows, report) = embed_texts(state, texts, prompt, call).await?;
-    let data: Vec<OpenAiEmbedding> = rows
-        .chunks_exact(dim.max(1))
-        .enumerate()
-        .map(|(index, row)| {
-            let mut vector = row[..keep].to_vec();
-            if keep < dim && call.normalize {
-                // Matryoshka-style: the first `keep` dimensions, normalised again.
-                let norm = vector.iter().map(|v| v * v).sum::<f32>().sqrt();
-                if norm > 0.0 {
-                    vector.iter_mut().for_each(|v| *v /= norm);
-                }
-            }
-            let embedding = if base64 {
-                EmbeddingData::Base64(base64_of_floats(&vector))
-            } else {
-                EmbeddingData::Float(vector)
-            };
-            OpenAiEmbedding {
-                object: "embedding",
-                index,
-                embedding,
-            }
-        })
-        .collect();
-    let model = request.model.unwrap_or_else(|| state.model_id.clone());
-    Ok(axum::Json(OpenAiResponse {
-        object: "list",
-        data,
-        model,
-        usage: Usage {
-            prompt_tokens: report.tokens,
-            total_tokens: report.tokens,
-        },
-    })
-    .into_response())
-}
-
-#[derive(Serialize)]
-struct OpenAiResponse {
-    object: &'static str,
-    data: Vec<OpenAiEmbedding>,
-    model: String,
-    usage: Usage,
-}
-
-#[derive(Serialize)]
-struct Usage {
-    prompt_tokens: usize,
-    total_tokens: usize,
-}
-
-#[derive(Serialize)]
-struct OpenAiEmbedding {
-    object: &'static str,
-    index: usize,
-    embedding: EmbeddingData,
-}
-
-/// Floats, or their little-endian bytes in base64.
-#[derive(Serialize)]
-#[serde(untagged)]
-enum EmbeddingData {
-    Float(Vec<f32>),
-    Base64(String),
-}
-
-/// Little-endian f32 bytes in standard base64 (what OpenAI's `encoding_format: "base64"` gives).
-fn base64_of_floats(values: &[f32]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for (i, shift) in [18, 12, 6, 0].into_iter().enumerate() {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> shift) as usize & 63] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-#[derive(Deserialize)]
 struct SimilarityInputs {
     source_sentence: String,
     sentences: Vec<String>,
@@ -431,7 +273,10 @@ struct SimilarityRequest {
     prompt_name: Option<String>,
 }
 
-async fn similarity(Shared(state): Shared_, body: Result<Bytes, BytesRejection>) -> Response {
+pub(super) async fn similarity(
+    Shared(state): Shared_,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     let started = Instant::now();
     let result = similarity_inner(&state, body).await;
     respond(&state, "/similarity", started, result)
@@ -458,9 +303,7 @@ async fn similarity_inner(
     let dim = state.embedder.dim().max(1);
     let mut rows = rows.chunks_exact(dim);
     let source = rows.next().unwrap_or(&[]);
-    let scores: Vec<f32> = rows
-        .map(|row| row.iter().zip(source).map(|(a, b)| a * b).sum())
-        .collect();
+    let scores: Vec<f32> = rows.map(|row| crate::cosine(source, row)).collect();
     Ok(axum::Json(scores).into_response())
 }
 
@@ -471,7 +314,10 @@ struct TokenizeRequest {
     prompt_name: Option<String>,
 }
 
-async fn tokenize(Shared(state): Shared_, body: Result<Bytes, BytesRejection>) -> Response {
+pub(super) async fn tokenize(
+    Shared(state): Shared_,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     let started = Instant::now();
     let result = tokenize_inner(&state, body).await;
     respond(&state, "/tokenize", started, result)
@@ -533,7 +379,7 @@ async fn tokenize_inner(
     Ok(axum::Json(tokens).into_response())
 }
 
-async fn info(Shared(state): Shared_) -> Response {
+pub(super) async fn info(Shared(state): Shared_) -> Response {
     let started = Instant::now();
     let embedder = &state.embedder;
     let options = &state.options;
@@ -556,7 +402,7 @@ async fn info(Shared(state): Shared_) -> Response {
     answered(&state, "/info", started, axum::Json(body).into_response())
 }
 
-async fn health(Shared(state): Shared_) -> Response {
+pub(super) async fn health(Shared(state): Shared_) -> Response {
     let started = Instant::now();
     let response = if state.shutting_down.load(Ordering::SeqCst) {
         Failure::shutting_down().into_response()
@@ -566,12 +412,12 @@ async fn health(Shared(state): Shared_) -> Response {
     answered(&state, "/health", started, response)
 }
 
-async fn metrics(Shared(state): Shared_) -> Response {
+pub(super) async fn metrics(Shared(state): Shared_) -> Response {
     let body = state.metrics.render();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
 
-async fn not_found() -> Response {
+pub(super) async fn not_found() -> Response {
     Failure::new(StatusCode::NOT_FOUND, "NotFound", "no such route").into_response()
 }
 

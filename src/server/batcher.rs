@@ -10,9 +10,9 @@ use std::thread::JoinHandle;
 
 use tokio::sync::oneshot;
 
-use crate::embedder::CallOptions;
 use crate::error::Error;
 use crate::long_text::LongTextReport;
+use crate::runner::CallOptions;
 use crate::server::metrics::Metrics;
 use crate::Embedder;
 

@@ -17,6 +17,7 @@
 mod api;
 mod batcher;
 mod metrics;
+mod openai;
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicBool, AtomicUsize};
@@ -182,7 +183,7 @@ async fn serve(
 ) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::from_std(listener)?;
     let signals = state.options.handle_signals;
-    let router = api::router(Arc::clone(&state));
+    let router = router(Arc::clone(&state));
     let shutdown = async move {
         tokio::select! {
             _ = stopped => {}
@@ -218,4 +219,22 @@ async fn signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+/// Every route, over the shared state.
+fn router(state: Arc<State>) -> axum::Router {
+    use axum::routing::{get, post};
+    let limit = state.options.max_body_bytes;
+    axum::Router::new()
+        .route("/embed", post(api::embed))
+        .route("/v1/embeddings", post(openai::openai_embeddings))
+        .route("/embeddings", post(openai::openai_embeddings))
+        .route("/similarity", post(api::similarity))
+        .route("/tokenize", post(api::tokenize))
+        .route("/info", get(api::info))
+        .route("/health", get(api::health))
+        .route("/metrics", get(api::metrics))
+        .fallback(api::not_found)
+        .layer(axum::extract::DefaultBodyLimit::max(limit))
+        .with_state(state)
 }
