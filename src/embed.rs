@@ -158,10 +158,10 @@ impl Embedder {
     }
 
     /// [`Embedder::embed_batch_with`] into a caller's buffer: `out` receives `texts.len()` rows
-    /// of [`Embedder::output_dim`] floats. Returns what was done with long texts. A call
-    /// without `truncate_dim` allocates nothing once warm (as [`Embedder::embed_batch_into`]);
-    /// one with it uses a scratch buffer of full-width rows. Quantised precisions are an error
-    /// here (their ranges need the whole call): see [`Embedder::encode`].
+    /// of [`Embedder::output_dim`] floats. Returns what was done with long texts. With
+    /// `truncate_dim`, the full-width rows go through a scratch buffer first. Quantised
+    /// precisions are an error here (int8 ranges need the whole call): see
+    /// [`Embedder::encode`].
     ///
     /// ```
     /// use minilm::EmbedOptions;
