@@ -4,7 +4,7 @@
 use crate::embed_options::{EmbedOptions, PromptChoice};
 use crate::embedder::Embedder;
 use crate::error::{Error, Result};
-use crate::long_text::LongTextReport;
+use crate::long_text::{LongText, LongTextReport};
 use crate::output_precision::{quantize_embeddings, Embeddings, OutputPrecision};
 use crate::runner::{CallOptions, TextOutcome};
 
@@ -326,8 +326,17 @@ impl Embedder {
             Some(true) if truncating => (self.sentence.normalize, true),
             Some(true) => (true, false),
         };
+        let long_text = options.long_text.unwrap_or(self.long_text);
+        if let LongText::Chunk { overlap } = long_text {
+            let width = self.planner.window_width();
+            if overlap >= width {
+                return Err(Error::InvalidOption(format!(
+                    "chunk overlap {overlap} must be less than the {width} word pieces of a window"
+                )));
+            }
+        }
         let call = CallOptions {
-            long_text: options.long_text.unwrap_or(self.long_text),
+            long_text,
             normalize: pooled_normalize,
         };
         if !truncating {

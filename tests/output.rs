@@ -392,3 +392,23 @@ fn query_and_document_prompts_match_sentence_transformers() {
         "{error}"
     );
 }
+
+#[test]
+fn a_call_long_text_mode_is_checked_and_applied() {
+    use minilm::LongText;
+    let long = "word ".repeat(600);
+    let bad = EmbedOptions::new().long_text(LongText::Chunk { overlap: 254 });
+    assert!(
+        embedder().embed_with(&long, &bad).is_err(),
+        "overlap >= window is an error"
+    );
+    let strict = EmbedOptions::new().long_text(LongText::Error);
+    assert!(embedder().embed_with(&long, &strict).is_err());
+    let chunked = EmbedOptions::new().long_text(LongText::Chunk { overlap: 32 });
+    let mut out = vec![0.0; embedder().dim()];
+    let report = embedder()
+        .embed_batch_with_into(&[long.as_str()], &chunked, &mut out)
+        .unwrap();
+    assert_eq!((report.chunked, report.truncated), (1, 0));
+    assert_ne!(out, embedder().embed(&long).unwrap());
+}
