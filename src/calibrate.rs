@@ -60,9 +60,9 @@ fn on_grid(m: f32) -> f32 {
 
 /// SmoothQuant factors calibrated on `texts` (cut as `planner` cuts them) run through `f32`
 /// (an f32 runner of the model whose weights `tensors` holds): `m_p = sqrt(max |x_p| /
-/// max_j |w_jp|)` (strength 0.5) per input channel, over the tokens of the texts and the rows of the weights (Q, K and V together:
-/// they share their input), clamped to `1e-3..=1e3` and rounded to the grid ([`on_grid`]),
-/// 1 where undefined.
+/// max_j |w_jp|)` (strength 0.5) per input channel, over the tokens of the texts and the rows
+/// of the weights (Q, K and V together: they share their input), clamped to `1e-3..=1e3` and
+/// rounded to the grid ([`on_grid`]), 1 where undefined.
 pub(crate) fn smoothing(
     f32: &Runner,
     planner: &Planner,

@@ -26,9 +26,9 @@ impl Embedder {
         Ok(vectors.pop().unwrap_or_default())
     }
 
-    /// The embeddings of `texts`, in order. Texts are tokenised [`Options::batch_size`] at a
+    /// The embeddings of `texts`, in order. Texts are tokenised [`Options::batch_size`](crate::Options::batch_size) at a
     /// time and run in forward passes of at most that many texts and
-    /// [`Options::batch_tokens`] tokens. A text's embedding does not depend on the other texts.
+    /// [`Options::batch_tokens`](crate::Options::batch_tokens) tokens. A text's embedding does not depend on the other texts.
     ///
     /// ```
     /// # let embedder = minilm::Embedder::from_dir(minilm::default_model_dir()?, &minilm::Options::default())?;
@@ -44,7 +44,7 @@ impl Embedder {
 
     /// [`Embedder::embed_batch`] into a caller's buffer: `out` receives `texts.len()` rows of
     /// [`Embedder::dim`] floats. Returns what was done with texts longer than the model reads
-    /// at once (see [`Options::long_text`]).
+    /// at once (see [`Options::long_text`](crate::Options::long_text)).
     ///
     /// ```
     /// # let embedder = minilm::Embedder::from_dir(minilm::default_model_dir()?, &minilm::Options::default())?;
@@ -113,8 +113,6 @@ impl Embedder {
         self.embed_prompted_into(Some(prompt), texts, self.call_options(), out)
     }
 
-    //////
-
     /// The embeddings of `texts` as `options` says: prompt, normalisation, truncated
     /// dimension, long-text mode (the counterpart of sentence-transformers'
     /// `encode(texts, prompt_name=..., normalize_embeddings=..., truncate_dim=...)`). For
@@ -159,9 +157,8 @@ impl Embedder {
 
     /// [`Embedder::embed_batch_with`] into a caller's buffer: `out` receives `texts.len()` rows
     /// of [`Embedder::output_dim`] floats. Returns what was done with long texts. With
-    /// `truncate_dim`, the full-width rows go through a scratch buffer first. Quantised
-    /// precisions are an error here (int8 ranges need the whole call): see
-    /// [`Embedder::encode`].
+    /// `truncate_dim`, the full-width rows go through a scratch buffer first. A quantised
+    /// precision is an error here (`out` holds floats): see [`Embedder::encode`].
     ///
     /// ```
     /// use minilm::EmbedOptions;

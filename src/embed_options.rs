@@ -7,6 +7,7 @@ use crate::output_precision::{OutputPrecision, Ranges};
 
 /// Which prompt a call puts in front of each text.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PromptChoice {
     /// The model's default prompt (`default_prompt_name`), if it names one.
     #[default]
@@ -15,11 +16,11 @@ pub enum PromptChoice {
     Text(String),
     /// The model's prompt of this name; a name the model lacks is an error.
     Named(String),
-    /// Queries: the model's `query` prompt, else its default (sentence-transformers'
-    /// `encode_query`).
+    /// Queries: the model's `query` prompt, else its default (as sentence-transformers'
+    /// `encode_query`; see the README, "Output options and helpers", for where 6.2 differs).
     Query,
     /// Documents: the model's first prompt of `document`, `passage`, `corpus`, else its
-    /// default (sentence-transformers' `encode_document`).
+    /// default (the order sentence-transformers' `encode_document` documents).
     Document,
 }
 

@@ -203,7 +203,7 @@ impl Options {
 
     /// Windows one text may take in [`LongText::Chunk`] mode (default
     /// [`crate::DEFAULT_MAX_CHUNKS`]); the rest of a longer text is cut, and counted in
-    /// [`LongTextReport::truncated`]. Bounds what one text can cost.
+    /// [`LongTextReport::truncated`](crate::LongTextReport::truncated). Bounds what one text can cost.
     ///
     /// ```
     /// let options = minilm::Options::default().max_chunks(8);

@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 
 /// The element type of output vectors.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum OutputPrecision {
     /// The model's f32 vectors, as they are.
     #[default]
@@ -188,6 +189,7 @@ impl Ranges {
 
 /// Output vectors in one precision, row after row (see [`OutputPrecision::row_len`]).
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum Embeddings {
     /// f32 vectors, `dim` per row.
     Float32 {
@@ -262,6 +264,13 @@ impl Embeddings {
         }
     }
 
+    /// The element range of row `row`, `None` when that overflows.
+    fn row_range(&self, row: usize) -> Option<std::ops::Range<usize>> {
+        let n = self.row_len();
+        let start = row.checked_mul(n)?;
+        Some(start..start.checked_add(n)?)
+    }
+
     /// Number of rows (vectors).
     pub fn len(&self) -> usize {
         self.elements().checked_div(self.row_len()).unwrap_or(0)
@@ -283,8 +292,9 @@ impl Embeddings {
     /// # Ok::<(), minilm::Error>(())
     /// ```
     pub fn row_le_bytes(&self, row: usize, out: &mut Vec<u8>) {
-        let n = self.row_len();
-        let range = row * n..(row + 1) * n;
+        let Some(range) = self.row_range(row) else {
+            return;
+        };
         match self {
             Embeddings::Float32 { values, .. } => {
                 if let Some(row) = values.get(range) {
@@ -304,16 +314,21 @@ impl Embeddings {
         }
     }
 
-    /// Row `row` as JSON numbers (shortest round-trip form for floats), e.g. for JSON output;
-    /// `None` past the end.
+    /// Row `row` as JSON numbers, e.g. for JSON output: floats in the shortest form that reads
+    /// back as the same f32 (`0.1`, not `0.10000000149011612`); `None` past the end.
+    ///
+    /// ```
+    /// let e = minilm::Embeddings::Float32 { dim: 2, values: vec![0.1, -2.5] };
+    /// assert_eq!(serde_json::Value::Array(e.row_json(0).unwrap()).to_string(), "[0.1,-2.5]");
+    /// assert_eq!(e.row_json(usize::MAX), None);
+    /// ```
     pub fn row_json(&self, row: usize) -> Option<Vec<serde_json::Value>> {
-        let n = self.row_len();
-        let range = row * n..(row + 1) * n;
+        let range = self.row_range(row)?;
         Some(match self {
             Embeddings::Float32 { values, .. } => values
                 .get(range)?
                 .iter()
-                .map(|&v| serde_json::Value::from(v))
+                .map(|&v| shortest_json(v))
                 .collect(),
             Embeddings::Int8 { values, .. } | Embeddings::Binary { values, .. } => {
                 values.get(range)?.iter().map(|&v| v.into()).collect()
@@ -323,6 +338,15 @@ impl Embeddings {
             }
         })
     }
+}
+
+/// `v` as a JSON number with the digits of its shortest f32 form (`null` if not finite).
+fn shortest_json(v: f32) -> serde_json::Value {
+    v.to_string()
+        .parse::<f64>()
+        .ok()
+        .and_then(serde_json::Number::from_f64)
+        .map_or(serde_json::Value::Null, serde_json::Value::Number)
 }
 
 /// `vectors` (row after row, `dim` floats each) in `precision`, as sentence-transformers'

@@ -1,9 +1,9 @@
 //! Comparing embeddings: the cosine of two vectors, and the rows of a matrix nearest to a
 //! query (what `minilm search` and a server's `/similarity` do).
 
-/// The cosine of `a` and `b`, summed in f64: 0 when either is all zeros. For normalised
-/// embeddings it equals their dot product to within f32 rounding. Extra elements of the longer
-/// slice are ignored.
+/// The cosine of `a` and `b`, summed in f64: 0 when either is all zeros, NaN when either
+/// holds a non-finite value. For normalised embeddings it equals their dot product to within
+/// f32 rounding. Extra elements of the longer slice are ignored.
 ///
 /// ```
 /// assert_eq!(minilm::cosine(&[1.0, 0.0], &[1.0, 0.0]), 1.0);
@@ -19,7 +19,9 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
         bb += y * y;
     }
     let norms = (aa * bb).sqrt();
-    if norms > 0.0 {
+    if !norms.is_finite() || dot.is_nan() {
+        f32::NAN
+    } else if norms > 0.0 {
         (dot / norms) as f32
     } else {
         0.0
@@ -36,8 +38,9 @@ pub struct Hit {
 }
 
 /// The `k` rows of `corpus` (row after row, `dim` floats each) nearest to `query` by cosine,
-/// best first; equal scores keep corpus order, so the result is deterministic. Fewer than `k`
-/// when the corpus is smaller; none when `dim` is 0. A trailing partial row is ignored.
+/// best first; equal scores keep corpus order, so the result is deterministic, and a NaN score
+/// (a row with a non-finite value) ranks last. Fewer than `k` when the corpus is smaller; none
+/// when `dim` is 0. A trailing partial row is ignored.
 ///
 /// ```
 /// let corpus = [1.0, 0.0, /* row 1 */ 0.6, 0.8, /* row 2 */ 0.0, 1.0];
@@ -57,7 +60,14 @@ pub fn top_k(query: &[f32], corpus: &[f32], dim: usize, k: usize) -> Vec<Hit> {
             score: cosine(query, row),
         })
         .collect();
-    let best_first = |a: &Hit, b: &Hit| b.score.total_cmp(&a.score).then(a.index.cmp(&b.index));
+    let key = |hit: &Hit| {
+        if hit.score.is_nan() {
+            f32::NEG_INFINITY
+        } else {
+            hit.score
+        }
+    };
+    let best_first = |a: &Hit, b: &Hit| key(b).total_cmp(&key(a)).then(a.index.cmp(&b.index));
     if k < hits.len() {
         // Partition around the k-th best, then order only the k kept.
         hits.select_nth_unstable_by(k - 1, best_first);
@@ -70,6 +80,20 @@ pub fn top_k(query: &[f32], corpus: &[f32], dim: usize, k: usize) -> Vec<Hit> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn non_finite_rows_rank_last() {
+        let corpus = [
+            f32::NAN,
+            0.0,
+            /* row 1 */ -1.0,
+            0.0,
+            /* row 2 */ f32::INFINITY,
+            1.0,
+        ];
+        let hits = top_k(&[1.0, 0.0], &corpus, 2, 3);
+        assert_eq!(hits.iter().map(|h| h.index).collect::<Vec<_>>(), [1, 0, 2]);
+    }
 
     /// `top_k` equals a full stable sort cut to `k`, ties and all.
     #[test]

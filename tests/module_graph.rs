@@ -48,39 +48,33 @@ fn modules(dir: &Path, skip: &[&str]) -> BTreeMap<Vec<String>, String> {
     out
 }
 
-/// The modules each module's text names: `crate::a::b` and `super::…` paths, resolved to the
-/// longest known module.
+/// The modules each module's text names: `crate::a::b`, `crate::{a::B, c}` (groups expanded,
+/// across lines too) and `super::…` paths, resolved to the longest known module; an item the
+/// crate root re-exports (`crate::Embedder`) counts as the module it comes from.
 fn dependencies(
     all: &BTreeMap<Vec<String>, String>,
 ) -> BTreeMap<Vec<String>, BTreeSet<Vec<String>>> {
+    let reexports = root_reexports(all);
     let mut graph = BTreeMap::new();
     for (module, text) in all {
+        let code = without_comments(text);
         let mut targets = BTreeSet::new();
-        for line in text.lines() {
-            let code = line.split("//").next().unwrap_or("");
-            for (anchor, base) in [("crate::", Vec::new()), ("super::", parent(module))] {
-                for (at, _) in code.match_indices(anchor) {
-                    if at > 0 && is_ident_char(code.as_bytes()[at - 1]) {
-                        continue;
-                    }
-                    let rest = &code[at + anchor.len()..];
-                    let path_text: String = rest
-                        .chars()
-                        .take_while(|&c| c.is_alphanumeric() || c == '_' || c == ':')
-                        .collect();
-                    let mut path = base.clone();
+        for (anchor, base) in [("crate::", Vec::new()), ("super::", parent(module))] {
+            for (at, _) in code.match_indices(anchor) {
+                if at > 0 && is_ident_char(code.as_bytes()[at - 1]) {
+                    continue;
+                }
+                let mut paths = Vec::new();
+                use_tree(&code[at + anchor.len()..], base.clone(), &mut paths);
+                for path in paths {
                     let mut best = None;
-                    for segment in path_text.split("::").filter(|s| !s.is_empty()) {
-                        if segment == "super" {
-                            path.pop();
-                            continue;
-                        }
-                        path.push(segment.to_owned());
-                        if all.contains_key(&path) {
-                            best = Some(path.clone());
+                    for len in 1..=path.len() {
+                        if all.contains_key(&path[..len]) {
+                            best = Some(path[..len].to_vec());
                         }
                     }
-                    if let Some(target) = best {
+                    let root_item = (path.len() == 1).then(|| reexports.get(&path[0])).flatten();
+                    if let Some(target) = best.or_else(|| root_item.cloned()) {
                         targets.insert(target);
                     }
                 }
@@ -89,6 +83,84 @@ fn dependencies(
         graph.insert(module.clone(), targets);
     }
     graph
+}
+
+/// The text with `//` comments removed (a `//` inside a string literal cuts the line short,
+/// which only loses paths after it on that line).
+fn without_comments(text: &str) -> String {
+    text.lines()
+        .map(|line| line.split("//").next().unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The paths a use tree (or plain path) starting at `text` names, each beginning with
+/// `prefix`: `a::b::C` gives one, `a::{b, c::D}` two; `super` steps up, `self` and `*` end a
+/// path. Returns how many bytes it read.
+fn use_tree(text: &str, prefix: Vec<String>, out: &mut Vec<Vec<String>>) -> usize {
+    let bytes = text.as_bytes();
+    let mut path = prefix;
+    let mut i = 0;
+    loop {
+        while i < bytes.len() && bytes[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if i < bytes.len() && bytes[i] == b'{' {
+            i += 1;
+            loop {
+                while i < bytes.len() && (bytes[i].is_ascii_whitespace() || bytes[i] == b',') {
+                    i += 1;
+                }
+                if i >= bytes.len() || bytes[i] == b'}' {
+                    return i + 1;
+                }
+                let read = use_tree(&text[i..], path.clone(), out);
+                if read == 0 {
+                    return i;
+                }
+                i += read;
+            }
+        }
+        let start = i;
+        while i < bytes.len() && is_ident_char(bytes[i]) {
+            i += 1;
+        }
+        match &text[start..i] {
+            "" | "self" => break,
+            "super" => {
+                path.pop();
+            }
+            segment => path.push(segment.to_owned()),
+        }
+        if text[i..].starts_with("::") {
+            i += 2;
+        } else {
+            break;
+        }
+    }
+    out.push(path);
+    i
+}
+
+/// Items the crate root re-exports (`pub use module::{A, B}`), by name, with their module.
+fn root_reexports(all: &BTreeMap<Vec<String>, String>) -> BTreeMap<String, Vec<String>> {
+    let mut map = BTreeMap::new();
+    let Some(root) = all.get(&Vec::new()) else {
+        return map;
+    };
+    let code = without_comments(root);
+    for (at, _) in code.match_indices("pub use ") {
+        let mut paths = Vec::new();
+        use_tree(&code[at + "pub use ".len()..], Vec::new(), &mut paths);
+        for path in paths {
+            if let (Some(item), Some(module)) = (path.last(), path.first()) {
+                if all.contains_key(&vec![module.clone()]) {
+                    map.insert(item.clone(), vec![module.clone()]);
+                }
+            }
+        }
+    }
+    map
 }
 
 fn is_ident_char(b: u8) -> bool {
@@ -186,6 +258,37 @@ fn library_modules_have_no_cycles() {
 fn cli_modules_have_no_cycles() {
     let edges = check_no_cycles("src/bin/minilm", &[]);
     assert!(edges > 5, "only {edges} dependencies found");
+}
+
+#[test]
+fn use_trees_are_expanded() {
+    let mut paths = Vec::new();
+    let read = use_tree(
+        "{embedder::Embedder, long_text::{\n LongText, windows}, Error};",
+        Vec::new(),
+        &mut paths,
+    );
+    assert_eq!(read, 61); // up to and including the closing brace
+    let joined: Vec<String> = paths.iter().map(|p| p.join("::")).collect();
+    assert_eq!(
+        joined,
+        [
+            "embedder::Embedder",
+            "long_text::LongText",
+            "long_text::windows",
+            "Error"
+        ]
+    );
+    let mut paths = Vec::new();
+    use_tree(
+        "super::names::Dense;",
+        vec!["model".into(), "bert".into()],
+        &mut paths,
+    );
+    assert_eq!(
+        paths,
+        [vec!["model".to_string(), "names".into(), "Dense".into()]]
+    );
 }
 
 #[test]

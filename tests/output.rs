@@ -114,13 +114,13 @@ fn embedder() -> &'static Embedder {
 /// The quantised values as i64, whatever their type.
 fn values(embeddings: &Embeddings) -> Vec<i64> {
     match embeddings {
-        Embeddings::Float32 { .. } => panic!("float output where bytes were expected"),
         Embeddings::Int8 { values, .. } | Embeddings::Binary { values, .. } => {
             values.iter().map(|&v| i64::from(v)).collect()
         }
         Embeddings::Uint8 { values, .. } | Embeddings::Ubinary { values, .. } => {
             values.iter().map(|&v| i64::from(v)).collect()
         }
+        other => panic!("{} output where bytes were expected", other.precision()),
     }
 }
 
@@ -242,6 +242,7 @@ fn case_floats(name: &str) -> Vec<f32> {
 #[test]
 fn quantised_encode_matches_sentence_transformers() {
     let reference = output_reference();
+    let mut checked = 0;
     for quantised in reference.cases.iter().filter(|c| c.precision != "float32") {
         let case = quantised;
         let float_case = self::case(case.float_case.as_deref().unwrap());
@@ -302,7 +303,9 @@ fn quantised_encode_matches_sentence_transformers() {
             case.name,
             ours.len()
         );
+        checked += 1;
     }
+    assert_eq!(checked, 10);
 }
 
 #[test]
@@ -328,6 +331,12 @@ fn one_vector_cannot_set_its_own_ranges() {
 /// A copy of the model directory (links to its files) with a `prompts` block in
 /// `config_sentence_transformers.json`.
 fn model_with_prompts(prompts: &std::collections::BTreeMap<String, String>) -> TempDir {
+    model_with_prompt_config(serde_json::json!({ "prompts": prompts, "default_prompt_name": null }))
+}
+
+/// A copy of the model directory (links to its files) with this
+/// `config_sentence_transformers.json`.
+fn model_with_prompt_config(config: serde_json::Value) -> TempDir {
     let dir = TempDir::new("prompts");
     for entry in std::fs::read_dir(model_dir()).unwrap() {
         let path = entry.unwrap().path();
@@ -336,7 +345,6 @@ fn model_with_prompts(prompts: &std::collections::BTreeMap<String, String>) -> T
             std::os::unix::fs::symlink(&path, dir.path().join(name)).unwrap();
         }
     }
-    let config = serde_json::json!({ "prompts": prompts, "default_prompt_name": null });
     std::fs::write(
         dir.path().join("config_sentence_transformers.json"),
         config.to_string(),
