@@ -3,8 +3,7 @@
 //! A [`Kernels`] value is a table of function pointers for one instruction-set path. It is
 //! resolved once per process ([`Kernels::detect`]), or on request for one path
 //! ([`Kernels::for_isa`]); an unsupported request is an error, never a silent fallback. The
-//! environment variable `MINILM_ISA=scalar|avx2|avx-vnni|avx512|avx512-vnni|neon|neon-dotprod` forces the detected
-//! path.
+//! environment variable `MINILM_ISA` forces the detected path; [`Isa::names`] lists its values.
 
 use std::fmt;
 use std::sync::OnceLock;
@@ -67,6 +66,20 @@ impl Isa {
         }
     }
 
+    /// Every `MINILM_ISA` value, best first (the order of [`Isa::ALL`]), joined with `|`: the one
+    /// list the error for an unknown name, the CLI's help and the README show.
+    ///
+    /// ```
+    /// use minilm_kernels::Isa;
+    /// assert_eq!(
+    ///     Isa::names(),
+    ///     "avx512-vnni|avx512|avx-vnni|avx2|neon-dotprod|neon|scalar"
+    /// );
+    /// ```
+    pub fn names() -> String {
+        Isa::ALL.map(Isa::name).join("|")
+    }
+
     /// Parses a `MINILM_ISA` value.
     pub fn from_name(name: &str) -> Result<Isa, IsaError> {
         let wanted = name.trim().to_ascii_lowercase();
@@ -103,8 +116,8 @@ impl fmt::Display for IsaError {
         match self {
             IsaError::UnknownName(name) => write!(
                 f,
-                "unknown kernel path {name:?} (expected one of: scalar, avx2, avx-vnni, avx512, \
-                 avx512-vnni, neon, neon-dotprod)"
+                "unknown kernel path {name:?} (expected one of: {})",
+                Isa::names()
             ),
             IsaError::Unavailable(isa) => {
                 write!(f, "kernel path {isa} is not available on this CPU or build")

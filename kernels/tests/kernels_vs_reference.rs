@@ -559,6 +559,33 @@ fn isa_names_parse_and_unavailable_paths_are_errors() {
     );
 }
 
+/// An unknown `MINILM_ISA` value is answered with every name there is, from the one list.
+#[test]
+fn unknown_isa_name_error_lists_every_name() {
+    use minilm_kernels::Isa;
+    let message = Isa::from_name("sse9").unwrap_err().to_string();
+    assert!(message.contains("\"sse9\""), "{message}");
+    let names = Isa::names();
+    assert!(message.contains(&names), "{message}");
+    let listed: Vec<&str> = names.split('|').collect();
+    assert_eq!(
+        listed,
+        Isa::ALL.map(Isa::name),
+        "Isa::names is Isa::ALL's names"
+    );
+    for name in [
+        "scalar",
+        "avx2",
+        "avx-vnni",
+        "avx512",
+        "avx512-vnni",
+        "neon",
+        "neon-dotprod",
+    ] {
+        assert!(listed.contains(&name), "{name} missing from {message}");
+    }
+}
+
 /// The FMA peak probe runs on every path and gives a plausible rate (it is timed, so only its
 /// sanity is checked: positive and finite).
 #[test]
