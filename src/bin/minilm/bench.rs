@@ -15,13 +15,29 @@ use std::time::Instant;
 
 use minilm::Embedder;
 
+use crate::error::CliResult;
 use crate::input;
+use crate::model_args::ModelArgs;
 
 /// STS-B dev pairs (CSV: sentence1,sentence2,score), the default workload texts.
 const STSB_DEV: &str = include_str!("../../../tests/data/stsb/stsb-en-dev.csv");
 
+/// Time embedding: one text alone (latency) and a file of texts (throughput).
+///
+/// Without --text or --input, runs both on built-in STS-B dev sentences (a 10-14 token
+/// sentence, then 2000 sentences in file order). Examples:
+///
+///   minilm bench --threads 1
+///
+///   minilm bench --text "A man is playing a guitar." --calls 500 --json
+///
+///   minilm bench --input sentences.txt --batch-size 32 --rounds 5
 #[derive(clap::Args)]
+#[command(verbatim_doc_comment)]
 pub struct BenchArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+
     /// Latency: embed TEXT alone, --calls times.
     #[arg(long, value_name = "TEXT", conflicts_with = "input")]
     text: Option<String>,
@@ -49,7 +65,7 @@ pub struct BenchArgs {
 }
 
 /// The texts of the default workloads: (short sentence, 2000 sentences).
-fn default_texts(embedder: &Embedder) -> Result<(String, Vec<String>), String> {
+fn default_texts(embedder: &Embedder) -> CliResult<(String, Vec<String>)> {
     let mut sentences = Vec::new();
     for line in STSB_DEV.lines() {
         let (a, b) = split_pair(line).ok_or("built-in STS-B copy: malformed line")?;
@@ -117,20 +133,15 @@ struct Latency {
     ms: Vec<f64>,
 }
 
-fn latency(
-    embedder: &Embedder,
-    text: &str,
-    calls: usize,
-    warmup: usize,
-) -> Result<Latency, String> {
-    let tokens = embedder.token_ids(text).map_err(|e| e.to_string())?.len();
+fn latency(embedder: &Embedder, text: &str, calls: usize, warmup: usize) -> CliResult<Latency> {
+    let tokens = embedder.token_ids(text)?.len();
     for _ in 0..warmup {
-        embedder.embed(text).map_err(|e| e.to_string())?;
+        embedder.embed(text)?;
     }
     let mut ms = Vec::with_capacity(calls);
     for _ in 0..calls.max(1) {
         let start = Instant::now();
-        let vector = embedder.embed(text).map_err(|e| e.to_string())?;
+        let vector = embedder.embed(text)?;
         ms.push(start.elapsed().as_secs_f64() * 1e3);
         std::hint::black_box(vector);
     }
@@ -148,18 +159,18 @@ struct Throughput {
     rounds_s: Vec<f64>,
 }
 
-fn throughput(embedder: &Embedder, texts: &[String], rounds: usize) -> Result<Throughput, String> {
+fn throughput(embedder: &Embedder, texts: &[String], rounds: usize) -> CliResult<Throughput> {
     let mut tokens = 0;
     for text in texts {
-        tokens += embedder.token_ids(text).map_err(|e| e.to_string())?.len();
+        tokens += embedder.token_ids(text)?.len();
     }
     // Warm-up as tools/bench-peers gives the peers: the first four batches.
     let warmup = &texts[..texts.len().min(4 * embedder.batch_size())];
-    embedder.embed_batch(warmup).map_err(|e| e.to_string())?;
+    embedder.embed_batch(warmup)?;
     let mut rounds_s = Vec::with_capacity(rounds);
     for _ in 0..rounds.max(1) {
         let start = Instant::now();
-        let vectors = embedder.embed_batch(texts).map_err(|e| e.to_string())?;
+        let vectors = embedder.embed_batch(texts)?;
         rounds_s.push(start.elapsed().as_secs_f64());
         std::hint::black_box(vectors);
     }
@@ -176,7 +187,10 @@ fn median(values: &[f64]) -> f64 {
     sorted[(sorted.len() - 1) / 2]
 }
 
-pub fn run(args: BenchArgs, embedder: &Embedder) -> Result<(), String> {
+/// Loads the model and runs the workloads asked for (both by default), printing a table or
+/// JSON lines.
+pub fn run(args: BenchArgs) -> CliResult {
+    let embedder = &args.model.load()?;
     let (short, sentences) = match (&args.text, &args.input) {
         (Some(text), _) => (Some(text.clone()), None),
         (None, Some(path)) => (

@@ -17,6 +17,8 @@ use std::time::UNIX_EPOCH;
 use minilm::{Embedder, LongText};
 use serde::{Deserialize, Serialize};
 
+use crate::error::CliResult;
+
 /// Names this file format in its header.
 const FORMAT: &str = "minilm-search-cache";
 /// Bumped whenever the layout or the key's meaning changes: older files then miss.
@@ -250,7 +252,7 @@ pub fn load(path: &Path, key: &Key, texts: usize) -> Lookup {
 
 /// Writes `vectors` (`texts` rows) under `key` to `path`, atomically: a temporary file beside
 /// it, synced, then renamed over it. Creates the directory if needed.
-pub fn store(path: &Path, key: &Key, vectors: &[f32], texts: usize) -> Result<(), String> {
+pub fn store(path: &Path, key: &Key, vectors: &[f32], texts: usize) -> CliResult {
     let data: Vec<u8> = vectors.iter().flat_map(|v| v.to_le_bytes()).collect();
     let header = Header {
         format: FORMAT,
@@ -277,6 +279,6 @@ pub fn store(path: &Path, key: &Key, vectors: &[f32], texts: usize) -> Result<()
     };
     write().map_err(|e| {
         let _ = std::fs::remove_file(&temporary);
-        format!("cannot write {}: {e}", path.display())
+        format!("cannot write {}: {e}", path.display()).into()
     })
 }

@@ -2,16 +2,31 @@
 
 use std::io::Write;
 
-use minilm::Embedder;
+use crate::error::{CliError, CliResult};
+use crate::model_args::ModelArgs;
 
+/// Describe the model and how it runs: dimension, layers, pooling, max length, precision,
+/// kernel path, threads.
+///
+/// Examples:
+///
+///   minilm info
+///
+///   MINILM_ISA=scalar minilm info --json --precision int8
 #[derive(clap::Args)]
+#[command(verbatim_doc_comment)]
 pub struct InfoArgs {
     /// Print one JSON object instead of `name: value` lines.
     #[arg(long)]
     json: bool,
+
+    #[command(flatten)]
+    model: ModelArgs,
 }
 
-pub fn run(args: InfoArgs, embedder: &Embedder) -> Result<(), String> {
+/// Loads the model and prints what it is and how it runs.
+pub fn run(args: InfoArgs) -> CliResult {
+    let embedder = &args.model.load()?;
     let config = embedder.config();
     let fields: Vec<(&str, serde_json::Value)> = vec![
         (
@@ -61,5 +76,5 @@ pub fn run(args: InfoArgs, embedder: &Embedder) -> Result<(), String> {
     };
     std::io::stdout()
         .write_all(text.as_bytes())
-        .map_err(|e| format!("cannot write output: {e}"))
+        .map_err(CliError::output)
 }

@@ -4,6 +4,10 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
+use clap::ValueEnum;
+
+use crate::error::CliResult;
+
 /// Line buffers larger than this are given away with their text instead of kept for reuse.
 const LARGE_LINE: usize = 1 << 20;
 
@@ -16,6 +20,31 @@ pub enum Layout {
     Jsonl,
 }
 
+/// `--input-format`: how a file given on the command line holds texts.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum InputFormat {
+    Text,
+    Jsonl,
+}
+
+impl InputFormat {
+    /// How a file in this format is read.
+    pub fn layout(self) -> Layout {
+        match self {
+            InputFormat::Text => Layout::Lines,
+            InputFormat::Jsonl => Layout::Jsonl,
+        }
+    }
+
+    /// The flag's value, as the search cache records it.
+    pub fn name(self) -> &'static str {
+        match self {
+            InputFormat::Text => "text",
+            InputFormat::Jsonl => "jsonl",
+        }
+    }
+}
+
 /// The texts of a file (or stdin for `-`), read as they are asked for.
 pub struct Texts {
     reader: Box<dyn BufRead>,
@@ -26,7 +55,7 @@ pub struct Texts {
 }
 
 impl Texts {
-    pub fn open(path: &Path, layout: Layout) -> Result<Texts, String> {
+    pub fn open(path: &Path, layout: Layout) -> CliResult<Texts> {
         let reader: Box<dyn BufRead> = if path == Path::new("-") {
             Box::new(BufReader::new(std::io::stdin()))
         } else {
@@ -60,7 +89,7 @@ impl Texts {
     }
 
     /// The next line without its line ending, or `None` at the end of the input.
-    fn next_line(&mut self) -> Result<Option<&str>, String> {
+    fn next_line(&mut self) -> CliResult<Option<&str>> {
         self.line.clear();
         let read = self
             .reader
@@ -82,11 +111,12 @@ impl Texts {
                 self.path.display(),
                 self.number
             )
+            .into()
         })
     }
 
     /// The next text, or `None` at the end of the input.
-    pub fn next_text(&mut self) -> Result<Option<String>, String> {
+    pub fn next_text(&mut self) -> CliResult<Option<String>> {
         loop {
             let layout = self.layout;
             let Some(line) = self.next_line()? else {
@@ -117,11 +147,12 @@ impl Texts {
                 self.path.display(),
                 self.number
             )
+            .into()
         })
     }
 
     /// Up to `count` more texts (fewer only at the end of the input).
-    pub fn next_chunk(&mut self, count: usize) -> Result<Vec<String>, String> {
+    pub fn next_chunk(&mut self, count: usize) -> CliResult<Vec<String>> {
         let mut chunk = Vec::with_capacity(count);
         while chunk.len() < count {
             match self.next_text()? {
@@ -133,7 +164,7 @@ impl Texts {
     }
 
     /// Every remaining text.
-    pub fn read_all(mut self) -> Result<Vec<String>, String> {
+    pub fn read_all(mut self) -> CliResult<Vec<String>> {
         let mut all = Vec::new();
         while let Some(text) = self.next_text()? {
             all.push(text);

@@ -6,6 +6,8 @@ use std::io::Write;
 use clap::ValueEnum;
 use minilm::{Embedder, LongText, LongTextReport, Options};
 
+use crate::error::{CliError, CliResult};
+
 /// What to do with a text longer than --max-length tokens.
 #[derive(Clone, Copy, ValueEnum)]
 pub enum Mode {
@@ -36,7 +38,7 @@ pub struct LongTextArgs {
 
 impl LongTextArgs {
     /// `options` with these flags applied.
-    pub fn apply(&self, mut options: Options) -> Result<Options, String> {
+    pub fn apply(&self, mut options: Options) -> CliResult<Options> {
         let chunk = matches!(self.long_text, Some(Mode::Chunk));
         if !chunk && (self.chunk_overlap.is_some() || self.max_chunks.is_some()) {
             return Err("--chunk-overlap and --max-chunks apply to --long-text chunk".into());
@@ -58,8 +60,8 @@ impl LongTextArgs {
 }
 
 /// A library error as one line, naming the text with `name(index)` ("text 3", "query 1", ...).
-pub fn describe(error: minilm::Error, name: impl Fn(usize) -> String) -> String {
-    match error {
+pub fn describe(error: minilm::Error, name: impl Fn(usize) -> String) -> CliError {
+    let message = match error {
         minilm::Error::Tokenize { index, message } => format!("{}: {message}", name(index)),
         minilm::Error::TextTooLong {
             index,
@@ -73,7 +75,8 @@ pub fn describe(error: minilm::Error, name: impl Fn(usize) -> String) -> String 
             if exact { "" } else { "over " },
         ),
         other => other.to_string(),
-    }
+    };
+    CliError::Failed(message)
 }
 
 /// Reports of one command's calls, added up.

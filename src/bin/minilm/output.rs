@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use clap::ValueEnum;
 
+use crate::error::{CliError, CliResult};
+
 #[derive(Clone, Copy, ValueEnum)]
 pub enum Format {
     Jsonl,
@@ -71,10 +73,6 @@ pub struct Writer {
     file: Option<(PathBuf, PathBuf)>,
 }
 
-fn write_error(e: std::io::Error) -> String {
-    format!("cannot write output: {e}")
-}
-
 impl Writer {
     /// Opens the destination and writes any header. `count`, the number of vectors to come, is
     /// needed only for `.npy` on stdout.
@@ -83,7 +81,7 @@ impl Writer {
         format: Format,
         dim: usize,
         count: Option<usize>,
-    ) -> Result<Writer, String> {
+    ) -> CliResult<Writer> {
         let (sink, file) = match path {
             Some(path) if is_stream(path) => {
                 let sink = std::fs::OpenOptions::new()
@@ -120,15 +118,15 @@ impl Writer {
         match format {
             Format::Npy => {
                 let header = npy_header(promised.unwrap_or(0), dim);
-                writer.out.write_all(&header).map_err(write_error)?
+                writer.out.write_all(&header).map_err(CliError::output)?
             }
-            Format::Json => writer.out.write_all(b"[").map_err(write_error)?,
+            Format::Json => writer.out.write_all(b"[").map_err(CliError::output)?,
             Format::Jsonl | Format::Raw => {}
         }
         Ok(writer)
     }
 
-    pub fn write(&mut self, vector: &[f32]) -> Result<(), String> {
+    pub fn write(&mut self, vector: &[f32]) -> CliResult {
         let out = &mut self.out;
         match self.format {
             Format::Jsonl | Format::Json => {
@@ -140,11 +138,11 @@ impl Writer {
                 if matches!(self.format, Format::Jsonl) {
                     self.line.push(b'\n');
                 }
-                out.write_all(&self.line).map_err(write_error)?;
+                out.write_all(&self.line).map_err(CliError::output)?;
             }
             Format::Npy | Format::Raw => {
                 for v in vector {
-                    out.write_all(&v.to_le_bytes()).map_err(write_error)?;
+                    out.write_all(&v.to_le_bytes()).map_err(CliError::output)?;
                 }
             }
         }
@@ -154,34 +152,35 @@ impl Writer {
 
     /// Hands what is buffered to stdout or a pipe, so that a reader downstream gets each batch
     /// as soon as it is done (a file is flushed only at the end).
-    pub fn end_batch(&mut self) -> Result<(), String> {
+    pub fn end_batch(&mut self) -> CliResult {
         match self.out.get_ref() {
-            Sink::Stdout(_) | Sink::Stream(_) => self.out.flush().map_err(write_error),
+            Sink::Stdout(_) | Sink::Stream(_) => self.out.flush().map_err(CliError::output),
             Sink::File(_) => Ok(()),
         }
     }
 
-    pub fn finish(mut self) -> Result<(), String> {
+    pub fn finish(mut self) -> CliResult {
         if let Format::Json = self.format {
-            self.out.write_all(b"]\n").map_err(write_error)?;
+            self.out.write_all(b"]\n").map_err(CliError::output)?;
         }
         if let Some(promised) = self.promised {
             if promised != self.written {
                 return Err(format!(
                     "wrote {} vectors where the .npy header promised {promised}",
                     self.written
-                ));
+                )
+                .into());
             }
         }
-        self.out.flush().map_err(write_error)?;
+        self.out.flush().map_err(CliError::output)?;
         if let (Format::Npy, Sink::File(file)) = (self.format, self.out.get_mut()) {
             // The row count is known now: the fixed-size header is rewritten in place.
-            file.seek(SeekFrom::Start(0)).map_err(write_error)?;
+            file.seek(SeekFrom::Start(0)).map_err(CliError::output)?;
             file.write_all(&npy_header(self.written, self.dim))
-                .map_err(write_error)?;
+                .map_err(CliError::output)?;
         }
         if let Sink::File(file) = self.out.get_ref() {
-            file.sync_all().map_err(write_error)?;
+            file.sync_all().map_err(CliError::output)?;
         }
         if let Some((partial, path)) = self.file.take() {
             std::fs::rename(&partial, &path).map_err(|e| {

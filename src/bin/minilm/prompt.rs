@@ -3,6 +3,8 @@
 
 use minilm::Embedder;
 
+use crate::error::CliResult;
+
 #[derive(clap::Args, Default)]
 pub struct PromptArgs {
     /// Put TEXT in front of every text before embedding (e.g. "query: " for the e5 models).
@@ -18,7 +20,7 @@ pub struct PromptArgs {
 impl PromptArgs {
     /// The prompt asked for: `None` when neither flag is given (the model's default prompt,
     /// if it names one, then applies).
-    pub fn resolve(&self, embedder: &Embedder) -> Result<Option<String>, String> {
+    pub fn resolve(&self, embedder: &Embedder) -> CliResult<Option<String>> {
         if let Some(text) = &self.prompt {
             return Ok(Some(text.clone()));
         }
@@ -28,12 +30,13 @@ impl PromptArgs {
         named(embedder, name).map(Some).ok_or_else(|| {
             let names: Vec<&str> = embedder.prompts().keys().map(String::as_str).collect();
             if names.is_empty() {
-                format!("--prompt-name {name}: the model names no prompts")
+                format!("--prompt-name {name}: the model names no prompts").into()
             } else {
                 format!(
                     "--prompt-name {name}: the model's prompts are {}",
                     names.join(", ")
                 )
+                .into()
             }
         })
     }

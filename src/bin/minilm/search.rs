@@ -9,11 +9,28 @@ use std::path::{Path, PathBuf};
 use minilm::Embedder;
 
 use crate::cache::{self, Lookup};
-use crate::input::{self, Layout};
+use crate::error::{CliError, CliResult};
+use crate::input::{self, InputFormat};
+use crate::model_args::ModelArgs;
 use crate::progress::{Progress, Settings};
 use crate::similarity::cosine;
 
+/// Print the corpus texts nearest to each query (rank, cosine score, line number, text).
+///
+/// The corpus holds one text per line (or one JSON string per line with --input-format
+/// jsonl). Its vectors are cached, by default under $MINILM_HOME/cache/search/ (MINILM_HOME
+/// defaults to ~/.cache/minilm): a second search of the same corpus with the same model
+/// embeds only the queries. The cache records the corpus's content hash, the model files'
+/// sizes and times, precision, max length, dimension and kernel path; when any differs, or
+/// the file is damaged, the corpus is embedded again and the cache replaced. Examples:
+///
+///   minilm search --corpus faq.txt "how do I reset my password"
+///
+///   minilm search -c faq.txt -k 3 --json "refund policy" "opening hours"
+///
+///   minilm search -c notes.jsonl --input-format jsonl --cache notes.cache "deadline"
 #[derive(clap::Args)]
+#[command(verbatim_doc_comment)]
 pub struct SearchArgs {
     /// Queries: each gets its own list of results.
     #[arg(value_name = "QUERY", required = true)]
@@ -26,7 +43,7 @@ pub struct SearchArgs {
     /// How --corpus holds texts: `text` (default), one per line; `jsonl`, one JSON string per
     /// line (blank lines skipped; results then give the line of the JSON string).
     #[arg(long, value_enum)]
-    input_format: Option<crate::InputFormat>,
+    input_format: Option<InputFormat>,
 
     /// Results per query (fewer when the corpus is smaller).
     #[arg(long, short = 'k', value_name = "N", default_value_t = 5)]
@@ -50,6 +67,9 @@ pub struct SearchArgs {
     /// One JSON object per result: {"query", "rank", "score", "line", "text"}.
     #[arg(long)]
     json: bool,
+
+    #[command(flatten)]
+    model: ModelArgs,
 }
 
 /// The corpus: its texts, the line each is on, and the cache key of its bytes.
@@ -59,7 +79,10 @@ struct Corpus {
     key: cache::Key,
 }
 
-pub fn run(args: SearchArgs, embedder: &Embedder, progress: Settings) -> Result<(), String> {
+/// Loads the model, embeds the corpus (or reads its cache) and the queries, and prints each
+/// query's results.
+pub fn run(args: SearchArgs, progress: Settings) -> CliResult {
+    let embedder = &args.model.load()?;
     if args.top_k == 0 {
         return Err("--top-k must be at least 1".into());
     }
@@ -131,17 +154,14 @@ pub fn run(args: SearchArgs, embedder: &Embedder, progress: Settings) -> Result<
         // Best first; equal scores keep corpus order.
         scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         scored.truncate(args.top_k);
-        write_results(&mut out, &args, q, query, &scored, &corpus)
-            .map_err(|e| format!("cannot write output: {e}"))?;
+        write_results(&mut out, &args, q, query, &scored, &corpus).map_err(CliError::output)?;
     }
-    out.flush().map_err(|e| format!("cannot write output: {e}"))
+    out.flush().map_err(CliError::output)
 }
 
-fn read_corpus(args: &SearchArgs, embedder: &Embedder) -> Result<Corpus, String> {
-    let (layout, format_name) = match args.input_format.unwrap_or(crate::InputFormat::Text) {
-        crate::InputFormat::Text => (Layout::Lines, "text"),
-        crate::InputFormat::Jsonl => (Layout::Jsonl, "jsonl"),
-    };
+/// The corpus's texts and line numbers, and its cache key (its bytes, format and the model).
+fn read_corpus(args: &SearchArgs, embedder: &Embedder) -> CliResult<Corpus> {
+    let format = args.input_format.unwrap_or(InputFormat::Text);
     let path = &args.corpus;
     let bytes = if path == Path::new("-") {
         let mut bytes = Vec::new();
@@ -152,8 +172,8 @@ fn read_corpus(args: &SearchArgs, embedder: &Embedder) -> Result<Corpus, String>
     } else {
         std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?
     };
-    let key = cache::Key::new(&bytes, format_name, embedder);
-    let mut reader = input::Texts::from_bytes(bytes, path, layout);
+    let key = cache::Key::new(&bytes, format.name(), embedder);
+    let mut reader = input::Texts::from_bytes(bytes, path, format.layout());
     let (mut texts, mut lines) = (Vec::new(), Vec::new());
     while let Some(text) = reader.next_text()? {
         texts.push(text);
@@ -163,11 +183,7 @@ fn read_corpus(args: &SearchArgs, embedder: &Embedder) -> Result<Corpus, String>
 }
 
 /// The corpus's vectors, row after row, a batch at a time under a progress bar.
-fn embed_corpus(
-    corpus: &Corpus,
-    embedder: &Embedder,
-    settings: Settings,
-) -> Result<Vec<f32>, String> {
+fn embed_corpus(corpus: &Corpus, embedder: &Embedder, settings: Settings) -> CliResult<Vec<f32>> {
     let dim = embedder.dim();
     // Passages get the model's passage prompt, if it names one (see `SearchArgs::prompt`).
     let passage_prompt = crate::prompt::named(embedder, "passage")

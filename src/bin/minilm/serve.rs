@@ -5,9 +5,24 @@ use std::io::Write;
 use std::time::Duration;
 
 use minilm::server::{Server, ServerOptions};
-use minilm::Embedder;
+use minilm::Options;
 
+use crate::error::CliResult;
+use crate::model_args::ModelArgs;
+
+/// Serve embeddings over HTTP: text-embeddings-inference routes (/embed, /similarity,
+/// /tokenize, /info, /health), OpenAI's /v1/embeddings, Prometheus /metrics.
+///
+/// Concurrent requests are batched together; a served vector is the one `minilm embed`
+/// gives. Stops gracefully on SIGINT or SIGTERM. Examples:
+///
+///   minilm serve --port 8080
+///
+///   curl -s localhost:8080/embed -d '{"inputs": ["A man is eating food."]}'
+///
+///   curl -s localhost:8080/v1/embeddings -d '{"input": "hello", "model": "all-MiniLM-L6-v2"}'
 #[derive(clap::Args)]
+#[command(verbatim_doc_comment)]
 pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1")]
@@ -41,16 +56,21 @@ pub struct ServeArgs {
     /// The model's name in /info and OpenAI responses (default: its directory's name).
     #[arg(long, value_name = "NAME")]
     model_id: Option<String>,
+
+    #[command(flatten)]
+    model: ModelArgs,
 }
 
-impl ServeArgs {
-    /// The embedder's pass budget: the server's round budget.
-    pub fn batch_tokens(&self) -> usize {
-        self.max_batch_tokens
-    }
-}
-
-pub fn run(args: ServeArgs, embedder: Embedder, quiet: bool) -> Result<(), String> {
+/// Loads the model and serves it until SIGINT or SIGTERM; the first line on stdout gives the
+/// address.
+pub fn run(args: ServeArgs, quiet: bool) -> CliResult {
+    // Requests are batched by the server: no cap on texts per call, and the server's token
+    // budget (its round budget) per pass.
+    let embedder = args.model.load_with(
+        Options::default()
+            .batch_size(4096)
+            .batch_tokens(args.max_batch_tokens),
+    )?;
     if args.max_concurrent_requests == 0 || args.max_client_batch_size == 0 {
         return Err(
             "--max-concurrent-requests and --max-client-batch-size must be at least 1".into(),

@@ -2,9 +2,18 @@
 
 use std::io::Write;
 
-use minilm::Embedder;
+use crate::error::{CliError, CliResult};
+use crate::model_args::ModelArgs;
 
+/// Print the cosine similarity of two texts' embeddings (1 for the same text).
+///
+/// Examples:
+///
+///   minilm similarity "A man is eating food." "A man is eating pasta."
+///
+///   minilm similarity --json "The cat sits outside." "The new movie is awesome."
 #[derive(clap::Args)]
+#[command(verbatim_doc_comment)]
 pub struct SimilarityArgs {
     /// The first text.
     #[arg(value_name = "A")]
@@ -20,6 +29,9 @@ pub struct SimilarityArgs {
     /// Print {"a": A, "b": B, "cosine": C} instead of the number alone.
     #[arg(long)]
     json: bool,
+
+    #[command(flatten)]
+    model: ModelArgs,
 }
 
 /// The cosine of `a` and `b`, 0 when either is all zeros. Summed in f64: for normalised
@@ -40,7 +52,10 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
     }
 }
 
-pub fn run(args: SimilarityArgs, embedder: &Embedder, quiet: bool) -> Result<(), String> {
+/// Prints the cosine of the two texts' embeddings (a notice on stderr, unless `quiet`, when
+/// one was truncated).
+pub fn run(args: SimilarityArgs, quiet: bool) -> CliResult {
+    let embedder = &args.model.load()?;
     let prompt = args.prompt.resolve(embedder)?;
     let (vectors, report) =
         crate::prompt::embed_batch(embedder, prompt.as_deref(), &[&args.a, &args.b]).map_err(
@@ -54,7 +69,7 @@ pub fn run(args: SimilarityArgs, embedder: &Embedder, quiet: bool) -> Result<(),
     tally.add(&report);
     tally.print(embedder, "texts", quiet);
     let [a, b] = vectors.as_slice() else {
-        return Err(format!("expected 2 vectors, got {}", vectors.len()));
+        return Err(format!("expected 2 vectors, got {}", vectors.len()).into());
     };
     let cosine = cosine(a, b);
     let line = if args.json {
@@ -62,5 +77,5 @@ pub fn run(args: SimilarityArgs, embedder: &Embedder, quiet: bool) -> Result<(),
     } else {
         cosine.to_string()
     };
-    writeln!(std::io::stdout(), "{line}").map_err(|e| format!("cannot write output: {e}"))
+    writeln!(std::io::stdout(), "{line}").map_err(CliError::output)
 }
