@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Every test of the project, as CI runs it (.ci/run calls this): fetches and verifies the model
+# Every test of the project, as CI runs it (.ci/run calls this): checks formatting (cargo fmt)
+# and lints (clippy, warnings as errors) first, fetches and verifies the model
 # (cached in $MINILM_HOME, default ~/.cache/minilm), runs the whole workspace's tests on the
 # detected kernel path (the kernel suite itself covers every path this CPU has), then the model
 # parity and int8 suites once more on each other kernel path the CPU can run, forced with
@@ -11,6 +12,12 @@
 # Model tests fail, never skip, when the model is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+echo "== format and lints =="
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --features cli -- -D warnings
+# The library alone, without the Hub, server or CLI dependencies.
+cargo check --no-default-features --lib
 
 tools/fetch-model.sh >/dev/null
 cargo test --workspace --features cli
