@@ -1,19 +1,25 @@
-//! Writing embeddings as JSON lines, JSON, NumPy `.npy` or raw float32, a vector at a time.
+//! Writing embeddings as JSON lines, JSON, NumPy `.npy` or raw little-endian rows, a batch at a
+//! time, in any output precision (f32, or the bytes of int8, uint8, binary, ubinary).
 
 use std::fs::File;
 use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use clap::ValueEnum;
+use minilm::{Embeddings, OutputPrecision};
 
 use crate::error::{CliError, CliResult};
 
+/// `--format`: how the vectors are written.
 #[derive(Clone, Copy, ValueEnum)]
 pub enum Format {
+    /// One JSON array per text.
     Jsonl,
+    /// One JSON array of arrays.
     Json,
+    /// A NumPy array of shape (texts, row length).
     Npy,
-    /// Little-endian float32 rows, `dim` per text, no header.
+    /// Little-endian rows (float32, or one byte per element), no header.
     Raw,
 }
 
@@ -63,23 +69,27 @@ pub fn needs_count(path: Option<&Path>, format: Format) -> bool {
 pub struct Writer {
     out: BufWriter<Sink>,
     format: Format,
-    dim: usize,
+    /// The element type of the rows: the `.npy` header's dtype.
+    precision: OutputPrecision,
+    /// Elements per row: the `.npy` header's second dimension.
+    row_len: usize,
     /// Vectors promised by an `.npy` header on stdout (a file's header is rewritten at the end).
     promised: Option<usize>,
     written: usize,
-    /// One JSON line, reused.
+    /// One JSON line or one row's bytes, reused.
     line: Vec<u8>,
     /// `(temporary, final)` paths when writing to a file; `None` once renamed or for stdout.
     file: Option<(PathBuf, PathBuf)>,
 }
 
 impl Writer {
-    /// Opens the destination and writes any header. `count`, the number of vectors to come, is
-    /// needed only for `.npy` on stdout.
+    /// Opens the destination and writes any header, for rows of `row_len` elements in
+    /// `precision`. `count`, the number of vectors to come, is needed only for `.npy` on stdout.
     pub fn create(
         path: Option<&Path>,
         format: Format,
-        dim: usize,
+        precision: OutputPrecision,
+        row_len: usize,
         count: Option<usize>,
     ) -> CliResult<Writer> {
         let (sink, file) = match path {
@@ -109,7 +119,8 @@ impl Writer {
         let mut writer = Writer {
             out: BufWriter::new(sink),
             format,
-            dim,
+            precision,
+            row_len,
             promised,
             written: 0,
             line: Vec::new(),
@@ -117,7 +128,7 @@ impl Writer {
         };
         match format {
             Format::Npy => {
-                let header = npy_header(promised.unwrap_or(0), dim);
+                let header = npy_header(precision, promised.unwrap_or(0), row_len);
                 writer.out.write_all(&header).map_err(CliError::output)?
             }
             Format::Json => writer.out.write_all(b"[").map_err(CliError::output)?,
@@ -126,27 +137,25 @@ impl Writer {
         Ok(writer)
     }
 
-    pub fn write(&mut self, vector: &[f32]) -> CliResult {
-        let out = &mut self.out;
-        match self.format {
-            Format::Jsonl | Format::Json => {
-                self.line.clear();
-                if matches!(self.format, Format::Json) && self.written > 0 {
-                    self.line.extend_from_slice(b",\n");
+    /// Writes every row of `rows` (one batch), in order.
+    pub fn write(&mut self, rows: &Embeddings) -> CliResult {
+        for row in 0..rows.len() {
+            self.line.clear();
+            match self.format {
+                Format::Jsonl | Format::Json => {
+                    if matches!(self.format, Format::Json) && self.written > 0 {
+                        self.line.extend_from_slice(b",\n");
+                    }
+                    json_row(&mut self.line, rows, row).map_err(|e| e.to_string())?;
+                    if matches!(self.format, Format::Jsonl) {
+                        self.line.push(b'\n');
+                    }
                 }
-                serde_json::to_writer(&mut self.line, vector).map_err(|e| e.to_string())?;
-                if matches!(self.format, Format::Jsonl) {
-                    self.line.push(b'\n');
-                }
-                out.write_all(&self.line).map_err(CliError::output)?;
+                Format::Npy | Format::Raw => rows.row_le_bytes(row, &mut self.line),
             }
-            Format::Npy | Format::Raw => {
-                for v in vector {
-                    out.write_all(&v.to_le_bytes()).map_err(CliError::output)?;
-                }
-            }
+            self.out.write_all(&self.line).map_err(CliError::output)?;
+            self.written += 1;
         }
-        self.written += 1;
         Ok(())
     }
 
@@ -159,6 +168,8 @@ impl Writer {
         }
     }
 
+    /// Ends the output (JSON's closing bracket, the `.npy` header's row count) and, for a
+    /// file, renames it into place.
     pub fn finish(mut self) -> CliResult {
         if let Format::Json = self.format {
             self.out.write_all(b"]\n").map_err(CliError::output)?;
@@ -176,7 +187,7 @@ impl Writer {
         if let (Format::Npy, Sink::File(file)) = (self.format, self.out.get_mut()) {
             // The row count is known now: the fixed-size header is rewritten in place.
             file.seek(SeekFrom::Start(0)).map_err(CliError::output)?;
-            file.write_all(&npy_header(self.written, self.dim))
+            file.write_all(&npy_header(self.precision, self.written, self.row_len))
                 .map_err(CliError::output)?;
         }
         if let Sink::File(file) = self.out.get_ref() {
@@ -207,10 +218,17 @@ impl Drop for Writer {
 /// can be rewritten in place once the row count is known; a multiple of 64 (data aligned).
 const NPY_HEADER_BYTES: usize = 128;
 
-/// A version 1.0 `.npy` header for a little-endian float32 C-order array of `(rows, cols)`,
-/// padded with spaces to [`NPY_HEADER_BYTES`].
-fn npy_header(rows: usize, cols: usize) -> Vec<u8> {
-    let dict = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
+/// A version 1.0 `.npy` header for a C-order array of `(rows, cols)` elements of `precision`
+/// (little-endian float32, or one signed or unsigned byte), padded with spaces to
+/// [`NPY_HEADER_BYTES`].
+fn npy_header(precision: OutputPrecision, rows: usize, cols: usize) -> Vec<u8> {
+    let dtype = match precision {
+        OutputPrecision::Int8 | OutputPrecision::Binary => "|i1",
+        OutputPrecision::Uint8 | OutputPrecision::Ubinary => "|u1",
+        _ => "<f4",
+    };
+    let dict =
+        format!("{{'descr': '{dtype}', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
     // Magic (6) + version (2) + length (2), the dict, the padding, the final newline.
     let padding = NPY_HEADER_BYTES - 10 - dict.len() - 1;
     let header_len = (dict.len() + padding + 1) as u16;
@@ -220,4 +238,16 @@ fn npy_header(rows: usize, cols: usize) -> Vec<u8> {
     header.extend(std::iter::repeat_n(b' ', padding));
     header.push(b'\n');
     header
+}
+
+/// Appends row `row` of `rows` to `line` as a JSON array: floats as serde_json writes an f32
+/// (its shortest round-trip form, as before the output precisions), bytes as integers.
+fn json_row(line: &mut Vec<u8>, rows: &Embeddings, row: usize) -> serde_json::Result<()> {
+    match rows {
+        Embeddings::Float32 { values, .. } => {
+            let n = rows.row_len();
+            serde_json::to_writer(line, &values[row * n..(row + 1) * n])
+        }
+        other => serde_json::to_writer(line, &other.row_json(row).unwrap_or_default()),
+    }
 }

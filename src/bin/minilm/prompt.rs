@@ -1,10 +1,11 @@
 //! `--prompt` / `--prompt-name`: text put in front of each text before it is embedded, as
 //! sentence-transformers' `encode(prompt=..., prompt_name=...)` does.
 
-use minilm::Embedder;
+use minilm::{EmbedOptions, Embedder};
 
 use crate::error::CliResult;
 
+/// The prompt flags `embed`, `similarity` and `search` share.
 #[derive(clap::Args, Default)]
 pub struct PromptArgs {
     /// Put TEXT in front of every text before embedding (e.g. "query: " for the e5 models).
@@ -18,18 +19,20 @@ pub struct PromptArgs {
 }
 
 impl PromptArgs {
-    /// The prompt asked for: `None` when neither flag is given (the model's default prompt,
-    /// if it names one, then applies).
-    pub fn resolve(&self, embedder: &Embedder) -> CliResult<Option<String>> {
+    /// `options` with the prompt asked for; unchanged when neither flag is given (the prompt
+    /// `options` already has then applies: the model's default prompt, if it names one, for
+    /// [`EmbedOptions::new`]). The library resolves the name; it is checked here first only to
+    /// name the flag in the error.
+    pub fn apply(&self, options: EmbedOptions, embedder: &Embedder) -> CliResult<EmbedOptions> {
         if let Some(text) = &self.prompt {
-            return Ok(Some(text.clone()));
+            return Ok(options.prompt(text.as_str()));
         }
         let Some(name) = &self.prompt_name else {
-            return Ok(None);
+            return Ok(options);
         };
-        named(embedder, name).map(Some).ok_or_else(|| {
+        if embedder.prompt(name).is_none() {
             let names: Vec<&str> = embedder.prompts().keys().map(String::as_str).collect();
-            if names.is_empty() {
+            return Err(if names.is_empty() {
                 format!("--prompt-name {name}: the model names no prompts").into()
             } else {
                 format!(
@@ -37,29 +40,8 @@ impl PromptArgs {
                     names.join(", ")
                 )
                 .into()
-            }
-        })
+            });
+        }
+        Ok(options.prompt_name(name.as_str()))
     }
-}
-
-/// The text of the model's prompt `name`.
-pub fn named(embedder: &Embedder, name: &str) -> Option<String> {
-    embedder.prompt(name).map(str::to_owned)
-}
-
-/// `texts` embedded with `prompt`, or as `embed_batch` does when it is `None`, and what was
-/// done with long texts.
-pub fn embed_batch<S: AsRef<str> + Sync>(
-    embedder: &Embedder,
-    prompt: Option<&str>,
-    texts: &[S],
-) -> minilm::Result<(Vec<Vec<f32>>, minilm::LongTextReport)> {
-    let dim = embedder.dim();
-    let mut flat = vec![0.0f32; texts.len() * dim];
-    let report = match prompt {
-        Some(prompt) => embedder.embed_batch_with_prompt_into(prompt, texts, &mut flat)?,
-        None => embedder.embed_batch_into(texts, &mut flat)?,
-    };
-    let vectors = flat.chunks_exact(dim.max(1)).map(<[f32]>::to_vec).collect();
-    Ok((vectors, report))
 }

@@ -6,14 +6,13 @@
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-use minilm::Embedder;
+use minilm::{EmbedOptions, Embedder, Hit};
 
 use crate::cache::{self, Lookup};
 use crate::error::{CliError, CliResult};
 use crate::input::{self, InputFormat};
 use crate::model_args::ModelArgs;
 use crate::progress::{Progress, Settings};
-use crate::similarity::cosine;
 
 /// Print the corpus texts nearest to each query (rank, cosine score, line number, text).
 ///
@@ -59,8 +58,8 @@ pub struct SearchArgs {
     no_cache: bool,
 
     /// The queries' prompt. Default: the model's prompt named `query`, if it has one (the
-    /// corpus then gets its `passage` or `document` prompt, if it has one), as retrieval
-    /// models such as bge and e5 expect.
+    /// corpus then gets its `document`, `passage` or `corpus` prompt, the first it has), as
+    /// retrieval models such as bge and e5 expect.
     #[command(flatten)]
     prompt: crate::prompt::PromptArgs,
 
@@ -133,28 +132,25 @@ pub fn run(args: SearchArgs, progress: Settings) -> CliResult {
         }
     };
 
-    let query_prompt = match args.prompt.resolve(embedder)? {
-        Some(prompt) => Some(prompt),
-        None => crate::prompt::named(embedder, "query"),
-    };
-    let (queries, report) =
-        crate::prompt::embed_batch(embedder, query_prompt.as_deref(), &args.queries)
-            .map_err(|e| crate::long_text::describe(e, |index| format!("query {}", index + 1)))?;
+    // The prompt flags' prompt, else the model's query prompt (see `SearchArgs::prompt`).
+    let query_options = args.prompt.apply(EmbedOptions::new().query(), embedder)?;
+    let dim = embedder.dim();
+    let mut queries = vec![0.0; args.queries.len() * dim];
+    let report = embedder
+        .embed_batch_with_into(&args.queries, &query_options, &mut queries)
+        .map_err(|e| crate::long_text::describe(e, |index| format!("query {}", index + 1)))?;
     let mut tally = crate::long_text::Tally::default();
     tally.add(&report);
     tally.print(embedder, "queries", progress.quiet);
-    let dim = embedder.dim().max(1);
     let mut out = BufWriter::new(std::io::stdout().lock());
-    for (q, (query, query_vector)) in args.queries.iter().zip(&queries).enumerate() {
-        let mut scored: Vec<(usize, f32)> = vectors
-            .chunks_exact(dim)
-            .map(|row| cosine(query_vector, row))
-            .enumerate()
-            .collect();
-        // Best first; equal scores keep corpus order.
-        scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        scored.truncate(args.top_k);
-        write_results(&mut out, &args, q, query, &scored, &corpus).map_err(CliError::output)?;
+    for (q, (query, query_vector)) in args
+        .queries
+        .iter()
+        .zip(queries.chunks_exact(dim.max(1)))
+        .enumerate()
+    {
+        let hits = minilm::top_k(query_vector, &vectors, dim, args.top_k);
+        write_results(&mut out, &args, q, query, &hits, &corpus).map_err(CliError::output)?;
     }
     out.flush().map_err(CliError::output)
 }
@@ -185,9 +181,8 @@ fn read_corpus(args: &SearchArgs, embedder: &Embedder) -> CliResult<Corpus> {
 /// The corpus's vectors, row after row, a batch at a time under a progress bar.
 fn embed_corpus(corpus: &Corpus, embedder: &Embedder, settings: Settings) -> CliResult<Vec<f32>> {
     let dim = embedder.dim();
-    // Passages get the model's passage prompt, if it names one (see `SearchArgs::prompt`).
-    let passage_prompt = crate::prompt::named(embedder, "passage")
-        .or_else(|| crate::prompt::named(embedder, "document"));
+    // The corpus gets the model's document prompt, if it names one (see `SearchArgs::prompt`).
+    let document = EmbedOptions::new().document();
     let mut vectors = vec![0f32; corpus.texts.len() * dim];
     let mut progress = Progress::start(settings, Some(corpus.texts.len() as u64));
     let step = embedder.batch_size().max(1);
@@ -198,16 +193,14 @@ fn embed_corpus(corpus: &Corpus, embedder: &Embedder, settings: Settings) -> Cli
         .zip(vectors.chunks_mut(step * dim))
         .enumerate()
     {
-        let report = match &passage_prompt {
-            Some(prompt) => embedder.embed_batch_with_prompt_into(prompt, texts, out),
-            None => embedder.embed_batch_into(texts, out),
-        }
-        .map_err(|e| {
-            crate::long_text::describe(e, |index| match corpus.lines.get(b * step + index) {
-                Some(line) => format!("corpus line {line}"),
-                None => "corpus".into(),
-            })
-        })?;
+        let report = embedder
+            .embed_batch_with_into(texts, &document, out)
+            .map_err(|e| {
+                crate::long_text::describe(e, |index| match corpus.lines.get(b * step + index) {
+                    Some(line) => format!("corpus line {line}"),
+                    None => "corpus".into(),
+                })
+            })?;
         tally.add(&report);
         progress.advance(texts.len());
     }
@@ -221,11 +214,11 @@ fn write_results(
     args: &SearchArgs,
     q: usize,
     query: &str,
-    scored: &[(usize, f32)],
+    hits: &[Hit],
     corpus: &Corpus,
 ) -> std::io::Result<()> {
     if args.json {
-        for (rank, &(i, score)) in scored.iter().enumerate() {
+        for (rank, &Hit { index: i, score }) in hits.iter().enumerate() {
             // By hand, to keep the fields in this order and the score a shortest-f32 number.
             let string = |s: &str| serde_json::Value::from(s).to_string();
             writeln!(
@@ -244,7 +237,7 @@ fn write_results(
         writeln!(out)?;
     }
     writeln!(out, "query: {}", one_line(query))?;
-    for (rank, &(i, score)) in scored.iter().enumerate() {
+    for (rank, &Hit { index: i, score }) in hits.iter().enumerate() {
         writeln!(
             out,
             "{:>4}  {score:.4}  line {}: {}",

@@ -2,6 +2,8 @@
 
 use std::io::Write;
 
+use minilm::EmbedOptions;
+
 use crate::error::{CliError, CliResult};
 use crate::model_args::ModelArgs;
 
@@ -34,44 +36,24 @@ pub struct SimilarityArgs {
     model: ModelArgs,
 }
 
-/// The cosine of `a` and `b`, 0 when either is all zeros. Summed in f64: for normalised
-/// embeddings it equals their dot product to within f32 rounding.
-pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
-    let (mut dot, mut aa, mut bb) = (0f64, 0f64, 0f64);
-    for (&x, &y) in a.iter().zip(b) {
-        let (x, y) = (f64::from(x), f64::from(y));
-        dot += x * y;
-        aa += x * x;
-        bb += y * y;
-    }
-    let norms = (aa * bb).sqrt();
-    if norms > 0.0 {
-        (dot / norms) as f32
-    } else {
-        0.0
-    }
-}
-
 /// Prints the cosine of the two texts' embeddings (a notice on stderr, unless `quiet`, when
 /// one was truncated).
 pub fn run(args: SimilarityArgs, quiet: bool) -> CliResult {
     let embedder = &args.model.load()?;
-    let prompt = args.prompt.resolve(embedder)?;
-    let (vectors, report) =
-        crate::prompt::embed_batch(embedder, prompt.as_deref(), &[&args.a, &args.b]).map_err(
-            |e| {
-                crate::long_text::describe(e, |index| {
-                    format!("text {} ({})", index + 1, ["A", "B"][index.min(1)])
-                })
-            },
-        )?;
+    let options = args.prompt.apply(EmbedOptions::new(), embedder)?;
+    let dim = embedder.output_dim(&options)?;
+    let mut vectors = vec![0.0; 2 * dim];
+    let report = embedder
+        .embed_batch_with_into(&[&args.a, &args.b], &options, &mut vectors)
+        .map_err(|e| {
+            crate::long_text::describe(e, |index| {
+                format!("text {} ({})", index + 1, ["A", "B"][index.min(1)])
+            })
+        })?;
     let mut tally = crate::long_text::Tally::default();
     tally.add(&report);
     tally.print(embedder, "texts", quiet);
-    let [a, b] = vectors.as_slice() else {
-        return Err(format!("expected 2 vectors, got {}", vectors.len()).into());
-    };
-    let cosine = cosine(a, b);
+    let cosine = minilm::cosine(&vectors[..dim], &vectors[dim..]);
     let line = if args.json {
         serde_json::json!({ "a": args.a, "b": args.b, "cosine": cosine }).to_string()
     } else {
