@@ -11,12 +11,16 @@ use crate::error::{Error, Result};
 
 /// Files every model needs.
 const REQUIRED: [&str; 3] = ["config.json", "tokenizer.json", "model.safetensors"];
-/// Files a sentence-transformers model has besides the modules' own configs.
-const SENTENCE_FILES: [&str; 4] = [
+/// Files a sentence-transformers model has besides the modules' own configs (fetched when the
+/// repository has them). The last two are not read here, but belong to a complete copy of the
+/// model (`minilm fetch` installs exactly the files it pins).
+const SENTENCE_FILES: [&str; 6] = [
     "modules.json",
     "sentence_bert_config.json",
     "tokenizer_config.json",
     "config_sentence_transformers.json",
+    "special_tokens_map.json",
+    "vocab.txt",
 ];
 
 /// Fetches `model_id` (optionally `model_id@revision`) into the Hub cache, or, when
