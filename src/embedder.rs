@@ -451,19 +451,6 @@ impl Embedder {
         &self.model_dir
     }
 
-    /// The tokens of `prompt` + `text` with their text and offsets (see
-    /// `TextTokenizer::token_details`).
-    #[cfg(feature = "server")]
-    pub(crate) fn token_details(
-        &self,
-        prompt: Option<&str>,
-        text: &str,
-        special: bool,
-        index: usize,
-    ) -> Result<Vec<crate::tokenize::TokenDetail>> {
-        self.planner.token_details(prompt, text, special, index)
-    }
-
     /// The number of tokens `text` has without truncation, \[CLS\] and \[SEP\] included (no
     /// prompt added): what [`Embedder::token_ids`] would return with no length limit. More than
     /// [`Embedder::max_length`] means embedding it truncates (or chunks) it. Costs time in

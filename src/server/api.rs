@@ -349,9 +349,11 @@ async fn tokenize_inner(
             .iter()
             .enumerate()
             .map(|(i, text)| {
-                let details = shared
-                    .embedder
-                    .token_details(prompt.as_deref(), text, special, i)?;
+                let details =
+                    shared
+                        .embedder
+                        .planner
+                        .token_details(prompt.as_deref(), text, special, i)?;
                 Ok(details
                     .into_iter()
                     .map(|t| {
