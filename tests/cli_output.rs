@@ -202,9 +202,15 @@ fn truncate_dim_and_normalize_are_the_library_options() {
 
     let output = minilm(&["embed", "--normalize", "--no-normalize", "x"], b"");
     assert_eq!(output.status.code(), Some(2));
-    let output = minilm(&["embed", "--truncate-dim", "385", "x"], b"");
-    assert_eq!(output.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("385"));
+    for bad in ["0", "385"] {
+        let output = minilm(&["embed", "--truncate-dim", bad, "x"], b"");
+        assert_eq!(output.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(&format!("--truncate-dim {bad}: must be from 1 to")),
+            "{stderr}"
+        );
+    }
 }
 
 /// With --calibration, int8 and uint8 take their ranges from the calibration texts' vectors

@@ -158,7 +158,14 @@ pub fn run(mut args: EmbedArgs, progress: progress::Settings) -> CliResult {
 
     let embedder = args.model.load()?;
     let options = args.embed_options(&embedder)?;
-    let dim = embedder.output_dim(&options)?;
+    // The one way `output_dim` fails: a cut outside the model's vectors.
+    let dim = embedder.output_dim(&options).map_err(|_| {
+        format!(
+            "--truncate-dim {}: must be from 1 to the model's dimension {}",
+            args.truncate_dim.unwrap_or_default(),
+            embedder.dim()
+        )
+    })?;
     let step = args.model.batch_size.max(1);
     let calibrated = match &args.calibration {
         Some(path) => Some(calibrate(path, &embedder, &options, step, progress.quiet)?),
