@@ -24,7 +24,6 @@ The pinned environment is tools/requirements-reference.txt (the same as gen_refe
 
 from __future__ import annotations
 
-import argparse
 import json
 from importlib.metadata import version
 from pathlib import Path
@@ -40,11 +39,11 @@ from gen_reference import (
     REPO_ROOT,
     STSB_CSV,
     load_model,
-    model_dir_from_fetch_script,
+    checked_model_dir,
+    reference_args,
     read_stsb_sentences,
     text_with_token_count,
     token_counter,
-    verify_model_checksum,
     write_json,
 )
 
@@ -140,18 +139,9 @@ def build_cases(model) -> list[dict]:
     return cases
 
 
-def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, help="all-MiniLM-L6-v2 directory (default: fetch)")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    return parser.parse_args()
-
-
 def main() -> None:
-    args = parse_args()
-    model_dir = args.model or model_dir_from_fetch_script()
-    verify_model_checksum(model_dir)
-    model = load_model(model_dir)
+    args = reference_args(__doc__.splitlines()[0], DEFAULT_OUT)
+    model = load_model(checked_model_dir(args))
     document = {
         "model": MODEL_ID,
         "model_sha256": MODEL_SHA256,

@@ -58,7 +58,6 @@ The pinned environment is tools/requirements-reference.txt (the same as gen_refe
 
 from __future__ import annotations
 
-import argparse
 import json
 from importlib.metadata import version
 from pathlib import Path
@@ -73,9 +72,9 @@ from gen_reference import (
     MODEL_ID,
     REPO_ROOT,
     load_model,
-    model_dir_from_fetch_script,
+    checked_model_dir,
+    reference_args,
     sha256_of_file,
-    verify_model_checksum,
 )
 
 SOURCE = REPO_ROOT / "tests" / "data" / "reference.json"
@@ -374,26 +373,9 @@ def check_written(document: dict, path: Path) -> None:
                 raise AssertionError(f"{want['name']}.{key} does not round-trip")
 
 
-def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--model",
-        type=Path,
-        help="all-MiniLM-L6-v2 directory (default: the path printed by tools/fetch-model.sh)",
-    )
-    parser.add_argument(
-        "--out",
-        type=Path,
-        default=DEFAULT_OUT,
-        help="output file (default: tests/data/output_reference.json)",
-    )
-    return parser.parse_args()
-
-
 def main() -> None:
-    args = parse_args()
-    model_dir = args.model or model_dir_from_fetch_script()
-    verify_model_checksum(model_dir)
+    args = reference_args(__doc__.splitlines()[0], DEFAULT_OUT)
+    model_dir = checked_model_dir(args)
     model = load_model(model_dir)
     names, texts, calibration_names, calibration_texts = pick_texts()
     cases, clipped = build_cases(model, model_dir, texts, calibration_texts)

@@ -394,27 +394,34 @@ def print_summary(reference: dict, path: Path) -> None:
     print(f"  file size:     {path.stat().st_size:,} bytes")
 
 
-def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def reference_args(description: str, default_out: Path) -> argparse.Namespace:
+    """`--model DIR` and `--out FILE`, as every reference generator in tools/ takes them."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument(
         "--model",
         type=Path,
-        help="model directory (default: the path printed by tools/fetch-model.sh)",
+        help="all-MiniLM-L6-v2 directory (default: the path printed by tools/fetch-model.sh)",
     )
     parser.add_argument(
         "--out",
         type=Path,
-        default=DEFAULT_OUT,
-        help="output file (default: tests/data/reference.json)",
+        default=default_out,
+        help=f"output file (default: {default_out.relative_to(REPO_ROOT)})",
     )
     return parser.parse_args()
 
 
-def main() -> None:
-    args = parse_args()
+def checked_model_dir(args: argparse.Namespace) -> Path:
+    """The model directory `--model` names (else the one tools/fetch-model.sh fetches), its
+    model.safetensors checked against the pinned sha256."""
     model_dir = args.model or model_dir_from_fetch_script()
     verify_model_checksum(model_dir)
-    model = load_model(model_dir)
+    return model_dir
+
+
+def main() -> None:
+    args = reference_args(__doc__.splitlines()[0], DEFAULT_OUT)
+    model = load_model(checked_model_dir(args))
     count_tokens = token_counter(model)
     reference = generate_reference(model, count_tokens)
     check_reference(reference, count_tokens)
