@@ -205,6 +205,12 @@ fn both_apis_serve_the_library_vectors() {
     for (s, v) in short.iter().zip(&vectors[&texts[1]]) {
         assert!((s - v / norm).abs() < 1e-6);
     }
+    // Bit for bit the library's Matryoshka cut, normalised again.
+    let options = minilm::EmbedOptions::new().truncate_dim(64).normalize(true);
+    let library = embedder(Options::default())
+        .embed_with(&texts[1], &options)
+        .unwrap();
+    assert!(same_bits(&short, &library));
 
     // normalize: false gives the pooled vector before the model's Normalize.
     let request = json!({ "inputs": texts[2], "normalize": false });

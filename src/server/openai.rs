@@ -73,11 +73,9 @@ async fn openai_inner(
         .map(|(index, row)| {
             let mut vector = row[..keep].to_vec();
             if keep < dim && call.normalize {
-                // Matryoshka-style: the first `keep` dimensions, normalised again.
-                let norm = vector.iter().map(|v| v * v).sum::<f32>().sqrt();
-                if norm > 0.0 {
-                    vector.iter_mut().for_each(|v| *v /= norm);
-                }
+                // Matryoshka-style: the first `keep` dimensions, normalised again, as the
+                // library's `EmbedOptions::truncate_dim(keep).normalize(true)` gives them.
+                state.embedder.runner.kernels().l2_normalize(&mut vector);
             }
             let embedding = if base64 {
                 EmbeddingData::Base64(base64_of_floats(&vector))
