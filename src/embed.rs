@@ -6,7 +6,7 @@ use crate::embedder::Embedder;
 use crate::error::{Error, Result};
 use crate::long_text::{LongText, LongTextReport};
 use crate::output_precision::{quantize_embeddings, Embeddings, OutputPrecision};
-use crate::runner::{CallOptions, TextOutcome};
+use crate::runner::{check_rows, CallOptions};
 
 impl Embedder {
     /// The embedding of one text. A model whose `config_sentence_transformers.json` names a
@@ -306,14 +306,7 @@ impl Embedder {
     ) -> Result<LongTextReport> {
         let prompt = self.resolve_prompt(&options.prompt)?;
         let (dim, out_dim) = (self.dim(), self.output_dim(options)?);
-        if out.len() != texts.len() * out_dim {
-            return Err(Error::InvalidOption(format!(
-                "output buffer holds {} floats; {} embeddings of {out_dim} need {}",
-                out.len(),
-                texts.len(),
-                texts.len() * out_dim
-            )));
-        }
+        check_rows(texts.len(), out_dim, out)?;
         let truncating = out_dim < dim;
         // As sentence-transformers: the model's pipeline (its Normalize module, unless turned
         // off), then the cut, then normalize_embeddings.
@@ -381,20 +374,8 @@ impl Embedder {
         call: CallOptions,
         out: &mut [f32],
     ) -> Result<LongTextReport> {
-        self.embed_prompted_outcomes(prompt, texts, call, out, &mut |_| {})
-    }
-
-    /// [`Embedder::embed_prompted_into`], telling `outcome` what became of each text in turn.
-    pub(crate) fn embed_prompted_outcomes<S: AsRef<str> + Sync>(
-        &self,
-        prompt: Option<&str>,
-        texts: &[S],
-        call: CallOptions,
-        out: &mut [f32],
-        outcome: &mut dyn FnMut(TextOutcome),
-    ) -> Result<LongTextReport> {
         self.runner
-            .embed_texts(&self.planner, prompt, texts, call, out, outcome)
+            .embed_texts(&self.planner, prompt, texts, call, out, &mut |_| {})
     }
 
     /// Embeddings of texts given as token ids (each as [`Embedder::token_ids`] returns them:
@@ -412,7 +393,7 @@ impl Embedder {
     /// # Ok::<(), minilm::Error>(())
     /// ```
     pub fn embed_token_ids_into(&self, sequences: &[&[u32]], out: &mut [f32]) -> Result<()> {
-        self.runner.check_output(sequences.len(), out)?;
+        check_rows(sequences.len(), self.dim(), out)?;
         for (index, ids) in sequences.iter().enumerate() {
             self.planner.check_ids(ids, &[], index)?;
         }

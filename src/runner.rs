@@ -108,7 +108,7 @@ impl Runner {
         out: &mut [f32],
         outcome: &mut dyn FnMut(TextOutcome),
     ) -> Result<LongTextReport> {
-        self.check_output(texts.len(), out)?;
+        check_rows(texts.len(), self.dim(), out)?;
         let dim = self.dim();
         let mut pass = self.take_buffers();
         let mut report = LongTextReport::default();
@@ -270,19 +270,6 @@ impl Runner {
         }
     }
 
-    /// Errors unless `out` holds exactly `count` vectors.
-    pub(crate) fn check_output(&self, count: usize, out: &[f32]) -> Result<()> {
-        if out.len() != count * self.dim() {
-            return Err(Error::InvalidOption(format!(
-                "output buffer holds {} floats; {count} embeddings of {} need {}",
-                out.len(),
-                self.dim(),
-                count * self.dim()
-            )));
-        }
-        Ok(())
-    }
-
     /// Pass buffers from an earlier call, or new ones.
     fn take_buffers(&self) -> PassBuffers {
         self.spare
@@ -357,4 +344,16 @@ impl Runner {
         }
         Ok(maxima)
     }
+}
+
+/// Errors unless `out` holds exactly `count` rows of `width` floats.
+pub(crate) fn check_rows(count: usize, width: usize, out: &[f32]) -> Result<()> {
+    if out.len() != count * width {
+        return Err(Error::InvalidOption(format!(
+            "output buffer holds {} floats; {count} embeddings of {width} need {}",
+            out.len(),
+            count * width
+        )));
+    }
+    Ok(())
 }

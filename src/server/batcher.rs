@@ -122,8 +122,14 @@ fn embed_round(embedder: &Embedder, metrics: &Metrics, round: Vec<Job>) {
     let (prompt, call) = (round[0].prompt.as_deref(), round[0].call);
     let mut rows = vec![0.0f32; texts.len() * dim];
     let mut outcomes = Vec::with_capacity(texts.len());
-    let result = embedder
-        .embed_prompted_outcomes(prompt, &texts, call, &mut rows, &mut |o| outcomes.push(o));
+    let result = embedder.runner.embed_texts(
+        &embedder.planner,
+        prompt,
+        &texts,
+        call,
+        &mut rows,
+        &mut |o| outcomes.push(o),
+    );
     match result {
         Ok(report) => {
             metrics.pass(report.texts, report.truncated, report.tokens);
