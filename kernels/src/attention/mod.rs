@@ -26,10 +26,10 @@ use crate::{Kernels, TaskRunner};
 pub(crate) type AttentionFn = fn(&[f32], usize, usize, usize, &mut [f32], &mut [f32]);
 
 impl Kernels {
-    /// Floats of scratch [`Kernels::attention`] needs for a sequence (a transposed K head and
-    /// scores for a block of 4 query rows).
+    /// Floats of scratch [`Kernels::attention`] needs for a sequence (a transposed K head, a
+    /// packed V head and scores for a block of query rows).
     pub fn attention_scratch_len(seq_len: usize, head_dim: usize) -> usize {
-        seq_len * (head_dim + 4)
+        seq_len * (2 * head_dim + simd::QUERY_BLOCK)
     }
 
     /// Self-attention of one sequence of `seq_len` tokens, every token attending to every token

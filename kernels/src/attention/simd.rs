@@ -1,18 +1,31 @@
 //! Attention on any [`F32Vector`], register-blocked like a small GEMM.
 //!
-//! Per head, K is first transposed into scratch (`head_dim` rows of `seq_len`). Queries then go
-//! in blocks of [`QUERY_BLOCK`]: their scores are a tile of `QUERY_BLOCK` rows x 2 vectors of
-//! keys (8 independent accumulator chains over `head_dim`, each step 2 key loads and 4
-//! broadcasts); after each row's softmax, the contexts are a tile of `QUERY_BLOCK` rows x 2
-//! vectors of dimensions (8 chains over the keys). A single chain per vector, as a plain loop
-//! gives, waits on the FMA latency at every step: for 256-token texts this blocking made the
-//! kernel several times faster. Every element is still one chain in the same order (over `d`
-//! for a score, over `j` for a context), so the result does not depend on the blocking.
+//! Per head, K is first transposed into scratch (`head_dim` rows of `seq_len`) and V copied
+//! into packed rows (`seq_len` rows of `head_dim`: in `qkv` they are `3 · hidden` floats apart,
+//! a stride that folds a long sequence's V rows onto a few L1 sets). Queries then go in blocks
+//! of [`query_rows`] (8 with 32 vector registers, 6 with 16): their scores are a tile of those
+//! rows x 2 vectors of keys (16 or 12 independent accumulator chains over `head_dim`, each step
+//! 2 key loads and a broadcast per row); after each row's softmax, the contexts are a tile of
+//! the same rows x 2 vectors of dimensions (chains over the keys). Leftover rows go in blocks of
+//! 4, 2 and 1. A single chain per vector, as a plain loop gives, waits on the FMA latency at
+//! every step: for 256-token texts this blocking made the kernel several times faster. Every
+//! element is still one chain in the same order (over `d` for a score, over `j` for a context),
+//! so the result does not depend on the blocking.
 
 use crate::simd::F32Vector;
 
-/// Query rows per tile.
-const QUERY_BLOCK: usize = 4;
+/// Most query rows per tile (scratch holds this many rows of scores).
+pub(crate) const QUERY_BLOCK: usize = 8;
+
+/// Query rows per tile for `V`: 8 with 32 registers (16 accumulators), 6 with 16 (12
+/// accumulators, 2 loads and a broadcast).
+const fn query_rows<V: F32Vector>() -> usize {
+    if V::REGISTERS >= 32 {
+        8
+    } else {
+        6
+    }
+}
 
 /// The tile both halves of attention are made of: `R` rows x `C` vectors,
 /// `out[r][at..] = Σ_t a[r][t] · b[t·step + at..]` for `t` in `0..len`, one chain per element in
@@ -72,9 +85,10 @@ struct Head {
     /// The sequence's qkv rows (`stride` floats apart).
     qkv: *const f32,
     stride: usize,
-    /// Offsets of the head's Q and V slices in a row.
+    /// Offset of the head's Q slice in a row.
     q_off: usize,
-    v_off: usize,
+    /// The head's V rows, packed (`seq_len` rows of `head_dim`).
+    values: *const f32,
     /// The head's transposed keys (`head_dim` rows of `seq_len`).
     keys_t: *const f32,
     seq_len: usize,
@@ -120,15 +134,15 @@ unsafe fn query_block<V: F32Vector, const R: usize>(head: &Head, i: usize) {
         let p: [*const f32; R] = std::array::from_fn(|r| s[r].cast_const());
         let ctx: [*mut f32; R] =
             std::array::from_fn(|r| head.out.add((i + r) * head.out_stride + head.out_off));
-        let v = head.qkv.add(head.v_off);
+        let v = head.values;
         let mut d0 = 0;
         while d0 + 2 * lanes <= head_dim {
-            broadcast_tile::<V, R, 2>(p, v, head.stride, seq_len, d0, lanes, ctx);
+            broadcast_tile::<V, R, 2>(p, v, head_dim, seq_len, d0, lanes, ctx);
             d0 += 2 * lanes;
         }
         while d0 < head_dim {
             let valid = (head_dim - d0).min(lanes);
-            broadcast_tile::<V, R, 1>(p, v, head.stride, seq_len, d0, valid, ctx);
+            broadcast_tile::<V, R, 1>(p, v, head_dim, seq_len, d0, valid, ctx);
             d0 += lanes;
         }
     }
@@ -154,7 +168,8 @@ pub(crate) unsafe fn attention<V: F32Vector>(
     let out_stride = out.len() / seq_len;
     let stride = 3 * hidden;
     let scale = 1.0 / (head_dim as f32).sqrt();
-    let (keys_t, scores) = scratch.split_at_mut(seq_len * head_dim);
+    let (keys_t, rest) = scratch.split_at_mut(seq_len * head_dim);
+    let (values, scores) = rest.split_at_mut(seq_len * head_dim);
     assert!(
         scores.len() >= QUERY_BLOCK * seq_len,
         "attention: scratch too short"
@@ -165,16 +180,25 @@ pub(crate) unsafe fn attention<V: F32Vector>(
             hidden + h * head_dim,
             2 * hidden + h * head_dim,
         );
-        for j in 0..seq_len {
-            for d in 0..head_dim {
-                keys_t[d * seq_len + j] = qkv[j * stride + k_off + d];
+        for (j, row) in qkv.chunks_exact(stride).enumerate() {
+            let key = &row[k_off..k_off + head_dim];
+            let column = keys_t[j..].as_mut_ptr();
+            for (d, &x) in key.iter().enumerate() {
+                // SAFETY: j < seq_len and d < head_dim, so j + d·seq_len < head_dim·seq_len,
+                // the length of `keys_t`.
+                unsafe { *column.add(d * seq_len) = x };
             }
+        }
+        // Packed V rows: the rows of `qkv` are `3 · hidden` floats apart, a stride that maps
+        // a long sequence's V rows onto a few L1 sets.
+        for (j, row) in values.chunks_exact_mut(head_dim).enumerate() {
+            row.copy_from_slice(&qkv[j * stride + v_off..][..head_dim]);
         }
         let head = Head {
             qkv: qkv.as_ptr(),
             stride,
             q_off,
-            v_off,
+            values: values.as_ptr(),
             keys_t: keys_t.as_ptr(),
             seq_len,
             head_dim,
@@ -184,15 +208,30 @@ pub(crate) unsafe fn attention<V: F32Vector>(
             out_stride,
             out_off: slot * head_dim,
         };
-        let full = seq_len - seq_len % QUERY_BLOCK;
+        let rows = query_rows::<V>();
+        let mut i = 0;
         // SAFETY: every block reads rows below seq_len and heads below `heads` (checked by the
         // public entry), writes rows below seq_len of `out` at this head's slot (inside
-        // out_stride), and uses QUERY_BLOCK rows of scores (asserted above); ISA per contract.
+        // out_stride), and uses at most QUERY_BLOCK rows of scores (asserted above); ISA per
+        // contract.
         unsafe {
-            for i in (0..full).step_by(QUERY_BLOCK) {
-                query_block::<V, QUERY_BLOCK>(&head, i);
+            while i + rows <= seq_len {
+                if rows == 8 {
+                    query_block::<V, 8>(&head, i);
+                } else {
+                    query_block::<V, 6>(&head, i);
+                }
+                i += rows;
             }
-            for i in full..seq_len {
+            while i + 4 <= seq_len {
+                query_block::<V, 4>(&head, i);
+                i += 4;
+            }
+            while i + 2 <= seq_len {
+                query_block::<V, 2>(&head, i);
+                i += 2;
+            }
+            if i < seq_len {
                 query_block::<V, 1>(&head, i);
             }
         }

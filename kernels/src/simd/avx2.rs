@@ -22,6 +22,7 @@ unsafe fn lane_mask(n: usize) -> __m256i {
 // only after detecting AVX2 and FMA.
 unsafe impl F32Vector for Avx2F32 {
     const LANES: usize = 8;
+    const REGISTERS: usize = 16;
 
     #[inline(always)]
     unsafe fn splat(value: f32) -> Self {

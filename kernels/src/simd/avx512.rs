@@ -18,6 +18,7 @@ fn lane_mask(n: usize) -> __mmask16 {
 // the dispatch builds AVX-512 kernels only after detecting AVX-512 F/BW/VL.
 unsafe impl F32Vector for Avx512F32 {
     const LANES: usize = 16;
+    const REGISTERS: usize = 32;
 
     #[inline(always)]
     unsafe fn splat(value: f32) -> Self {

@@ -22,6 +22,8 @@ pub(crate) mod neon;
 pub(crate) unsafe trait F32Vector: Copy {
     /// Floats per vector.
     const LANES: usize;
+    /// Vector registers the ISA has (what register-blocked kernels can hold at once).
+    const REGISTERS: usize;
 
     /// Every lane `value`.
     unsafe fn splat(value: f32) -> Self;

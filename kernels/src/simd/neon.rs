@@ -15,6 +15,7 @@ pub(crate) struct NeonF32(pub(crate) float32x4_t);
 // aarch64, where NEON is always present (and is detected all the same).
 unsafe impl F32Vector for NeonF32 {
     const LANES: usize = 4;
+    const REGISTERS: usize = 32;
 
     #[inline(always)]
     unsafe fn splat(value: f32) -> Self {
