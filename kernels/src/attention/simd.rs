@@ -127,10 +127,7 @@ unsafe fn query_block<V: F32Vector, const R: usize>(head: &Head, i: usize) {
             broadcast_tile::<V, R, 1>(q, head.keys_t, seq_len, head_dim, j, valid, s);
             j += lanes;
         }
-        for &row in &s {
-            let row = std::slice::from_raw_parts_mut(row, seq_len);
-            crate::softmax::simd::softmax::<V>(row, head.scale);
-        }
+        crate::softmax::simd::softmax_rows::<V, R>(s, seq_len, head.scale);
         let p: [*const f32; R] = std::array::from_fn(|r| s[r].cast_const());
         let ctx: [*mut f32; R] =
             std::array::from_fn(|r| head.out.add((i + r) * head.out_stride + head.out_off));

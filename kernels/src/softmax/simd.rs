@@ -7,51 +7,114 @@ use crate::simd::{self, F32Vector};
 /// The CPU must have `V`'s ISA.
 #[inline(always)]
 pub(crate) unsafe fn softmax<V: F32Vector>(x: &mut [f32], scale: f32) {
-    let (lanes, len) = (V::LANES, x.len());
+    // SAFETY: one row of `x.len()` floats, borrowed uniquely; the ISA per the contract.
+    unsafe { softmax_rows::<V, 1>([x.as_mut_ptr()], x.len(), scale) }
+}
+
+/// [`softmax`] of `R` rows of `len` floats at once, interleaved step by step so that the rows'
+/// dependency chains (the running max and sum, each `exp`) overlap: a short row alone is
+/// bound by their latency. Each row gets exactly the operations, in the same order, that
+/// [`softmax`] gives it alone.
+///
+/// # Safety
+/// The CPU must have `V`'s ISA; each `rows[r]` points to `len` floats that nothing else
+/// accesses during the call.
+#[inline(always)]
+pub(crate) unsafe fn softmax_rows<V: F32Vector, const R: usize>(
+    rows: [*mut f32; R],
+    len: usize,
+    scale: f32,
+) {
+    let lanes = V::LANES;
     let full = len - len % lanes;
     let rest = len - full;
-    let p = x.as_mut_ptr();
+    if len == 0 {
+        return;
+    }
     // SAFETY: offsets stay below len, partial accesses cover exactly `rest` floats; the ISA is
     // present per the contract.
     unsafe {
         let scale_v = V::splat(scale);
-        let mut max = V::splat(f32::NEG_INFINITY);
+        let mut max = [V::splat(f32::NEG_INFINITY); R];
         for i in (0..full).step_by(lanes) {
-            max = max.max(V::load(p.add(i)).mul(scale_v));
+            for (m, &p) in max.iter_mut().zip(&rows) {
+                *m = m.max(V::load(p.add(i)).mul(scale_v));
+            }
         }
         if rest > 0 {
-            max = max.max(V::load_partial(p.add(full), rest, f32::NEG_INFINITY).mul(scale_v));
+            for (m, &p) in max.iter_mut().zip(&rows) {
+                *m = m.max(V::load_partial(p.add(full), rest, f32::NEG_INFINITY).mul(scale_v));
+            }
         }
-        let max = max.reduce_max();
-        if len == 0 || !max.is_finite() {
+        let max = max.map(|m| m.reduce_max());
+        if R > 1 && max.iter().any(|m| !m.is_finite()) {
+            // Such a row is left as it is: one at a time, as alone.
+            for p in rows {
+                softmax_rows::<V, 1>([p], len, scale);
+            }
             return;
         }
-        let max_v = V::splat(max);
-        let mut sum = V::splat(0.0);
-        for i in (0..full).step_by(lanes) {
-            let e = simd::exp(V::load(p.add(i)).mul(scale_v).sub(max_v));
-            e.store(p.add(i));
-            sum = sum.add(e);
+        if !max[0].is_finite() {
+            return;
+        }
+        let max_v = max.map(|m| V::splat(m));
+        let mut sum = [V::splat(0.0); R];
+        // Two rows at a time here: a row's vectors are independent but for the sum, and the
+        // sums and maxima of more rows, with `exp`'s temporaries, would spill on 16-register
+        // ISAs.
+        let mut r = 0;
+        while r + 2 <= R {
+            let (p0, p1) = (rows[r], rows[r + 1]);
+            for i in (0..full).step_by(lanes) {
+                let e0 = simd::exp(V::load(p0.add(i)).mul(scale_v).sub(max_v[r]));
+                let e1 = simd::exp(V::load(p1.add(i)).mul(scale_v).sub(max_v[r + 1]));
+                e0.store(p0.add(i));
+                e1.store(p1.add(i));
+                sum[r] = sum[r].add(e0);
+                sum[r + 1] = sum[r + 1].add(e1);
+            }
+            r += 2;
+        }
+        if r < R {
+            let p = rows[r];
+            for i in (0..full).step_by(lanes) {
+                let e = simd::exp(V::load(p.add(i)).mul(scale_v).sub(max_v[r]));
+                e.store(p.add(i));
+                sum[r] = sum[r].add(e);
+            }
+        }
+        // The tail stays in registers until it is scaled: reading back a masked store would
+        // stall on store forwarding.
+        let mut tail = [V::splat(0.0); R];
+        if rest > 0 {
+            // Negative in the first `rest` lanes, which are kept; the padding lanes computed
+            // exp(-max) and must not count.
+            let padding = V::load(LANE_INDEX.as_ptr()).sub(V::splat(rest as f32));
+            for r in 0..R {
+                let e = simd::exp(
+                    V::load_partial(rows[r].add(full), rest, 0.0)
+                        .mul(scale_v)
+                        .sub(max_v[r]),
+                );
+                tail[r] = padding.select_non_negative(V::splat(0.0), e);
+                sum[r] = sum[r].add(tail[r]);
+            }
+        }
+        let inv = sum.map(|s| V::splat(1.0 / s.reduce_sum()));
+        for (&p, &inv) in rows.iter().zip(&inv) {
+            for i in (0..full).step_by(lanes) {
+                V::load(p.add(i)).mul(inv).store(p.add(i));
+            }
         }
         if rest > 0 {
-            let e = simd::exp(
-                V::load_partial(p.add(full), rest, 0.0)
-                    .mul(scale_v)
-                    .sub(max_v),
-            );
-            e.store_partial(p.add(full), rest);
-            // Padding lanes computed exp(-max) and must not count.
-            let e = V::load_partial(p.add(full), rest, 0.0);
-            sum = sum.add(e);
-        }
-        let inv = V::splat(1.0 / sum.reduce_sum());
-        for i in (0..full).step_by(lanes) {
-            V::load(p.add(i)).mul(inv).store(p.add(i));
-        }
-        if rest > 0 {
-            V::load_partial(p.add(full), rest, 0.0)
-                .mul(inv)
-                .store_partial(p.add(full), rest);
+            for r in 0..R {
+                tail[r].mul(inv[r]).store_partial(rows[r].add(full), rest);
+            }
         }
     }
 }
+
+/// Lane numbers, for masks built by comparison (no vector has more than 16 lanes).
+static LANE_INDEX: [f32; 16] = [
+    0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0, 13.0, 14.0, 15.0,
+];
