@@ -111,8 +111,9 @@ struct Head {
 unsafe fn query_block<V: F32Vector, const R: usize>(head: &Head, i: usize) {
     let lanes = V::LANES;
     let (seq_len, head_dim) = (head.seq_len, head.head_dim);
-    // SAFETY: rows i..i + R < seq_len of qkv and out, scores rows r < R of seq_len floats
-    // (scratch sized for QUERY_BLOCK rows), dims below head_dim, keys below seq_len.
+    // SAFETY: rows i..i + R (i + R <= seq_len) of qkv and out, scores rows r < R <=
+    // QUERY_BLOCK of seq_len floats (scratch sized for QUERY_BLOCK rows), the packed K and V
+    // of seq_len x head_dim floats, dims below head_dim, keys below seq_len.
     unsafe {
         let q: [*const f32; R] =
             std::array::from_fn(|r| head.qkv.add((i + r) * head.stride + head.q_off));
@@ -177,12 +178,12 @@ pub(crate) unsafe fn attention<V: F32Vector>(
             hidden + h * head_dim,
             2 * hidden + h * head_dim,
         );
-        for (j, row) in qkv.chunks_exact(stride).enumerate() {
+        for (j, row) in qkv.chunks_exact(stride).take(seq_len).enumerate() {
             let key = &row[k_off..k_off + head_dim];
             let column = keys_t[j..].as_mut_ptr();
             for (d, &x) in key.iter().enumerate() {
-                // SAFETY: j < seq_len and d < head_dim, so j + d·seq_len < head_dim·seq_len,
-                // the length of `keys_t`.
+                // SAFETY: j < seq_len (`take`) and d < head_dim, so j + d·seq_len <
+                // head_dim·seq_len, the length of `keys_t`.
                 unsafe { *column.add(d * seq_len) = x };
             }
         }

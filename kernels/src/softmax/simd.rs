@@ -31,8 +31,10 @@ pub(crate) unsafe fn softmax_rows<V: F32Vector, const R: usize>(
     if len == 0 {
         return;
     }
-    // SAFETY: offsets stay below len, partial accesses cover exactly `rest` floats; the ISA is
-    // present per the contract.
+    const { assert!(V::LANES <= LANE_INDEX.len()) };
+    // SAFETY: offsets stay below len, partial accesses cover exactly `rest` floats, the lane
+    // numbers hold at least `V::LANES` floats (asserted above); the ISA is present per the
+    // contract.
     unsafe {
         let scale_v = V::splat(scale);
         let mut max = [V::splat(f32::NEG_INFINITY); R];
@@ -83,8 +85,8 @@ pub(crate) unsafe fn softmax_rows<V: F32Vector, const R: usize>(
                 sum[r] = sum[r].add(e);
             }
         }
-        // The tail stays in registers until it is scaled: reading back a masked store would
-        // stall on store forwarding.
+        // The tail is kept (in registers where they suffice) until it is scaled, rather than
+        // stored and read back: a load from a masked store stalls on store forwarding.
         let mut tail = [V::splat(0.0); R];
         if rest > 0 {
             // Negative in the first `rest` lanes, which are kept; the padding lanes computed
@@ -118,3 +120,108 @@ pub(crate) unsafe fn softmax_rows<V: F32Vector, const R: usize>(
 static LANE_INDEX: [f32; 16] = [
     0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0, 13.0, 14.0, 15.0,
 ];
+
+#[cfg(all(test, any(target_arch = "x86_64", target_arch = "aarch64")))]
+mod tests {
+    use super::{softmax, softmax_rows};
+    #[cfg(target_arch = "x86_64")]
+    use crate::simd::avx2::Avx2F32;
+    #[cfg(target_arch = "x86_64")]
+    use crate::simd::avx512::Avx512F32;
+    #[cfg(target_arch = "aarch64")]
+    use crate::simd::neon::NeonF32;
+    use crate::simd::F32Vector;
+
+    /// Rows of `len` values (one row with `special` at `at`, when given), each softmaxed alone
+    /// and `R` at a time: the same bits.
+    fn same_bits<V: F32Vector, const R: usize>(len: usize, special: Option<(usize, f32)>) {
+        let mut seed = 0x9E37_79B9u32 ^ (len as u32) << 8 ^ R as u32;
+        let mut rows: Vec<Vec<f32>> = (0..R)
+            .map(|_| {
+                (0..len)
+                    .map(|_| {
+                        seed ^= seed << 13;
+                        seed ^= seed >> 17;
+                        seed ^= seed << 5;
+                        (seed % 20_001) as f32 / 1000.0 - 10.0
+                    })
+                    .collect()
+            })
+            .collect();
+        if let Some((at, value)) = special {
+            rows[R / 2][at % len] = value;
+        }
+        let mut alone = rows.clone();
+        // SAFETY: the caller checked the ISA; every pointer is a distinct row of `len` floats.
+        unsafe {
+            for row in &mut alone {
+                softmax::<V>(row, 0.3);
+            }
+            let pointers: [*mut f32; R] = std::array::from_fn(|r| rows[r].as_mut_ptr());
+            softmax_rows::<V, R>(pointers, len, 0.3);
+        }
+        for (r, (got, want)) in rows.iter().zip(&alone).enumerate() {
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(got), bits(want), "R={R} len={len} row {r} {special:?}");
+        }
+    }
+
+    fn every_shape<V: F32Vector>() {
+        for len in (1..=40).chain([64, 255, 256]) {
+            for special in [
+                None,
+                Some((len / 3, f32::INFINITY)),
+                Some((len / 2, f32::NAN)),
+            ] {
+                same_bits::<V, 1>(len, special);
+                same_bits::<V, 2>(len, special);
+                same_bits::<V, 3>(len, special);
+                same_bits::<V, 6>(len, special);
+                same_bits::<V, 8>(len, special);
+            }
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn avx2() {
+        every_shape::<Avx2F32>();
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    unsafe fn avx512() {
+        every_shape::<Avx512F32>();
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn rows_together_equal_rows_alone_bit_for_bit() {
+        let mut ran = 0;
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            // SAFETY: the features were just detected.
+            unsafe { avx2() };
+            ran += 1;
+        }
+        if is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("avx512bw")
+            && is_x86_feature_detected!("avx512vl")
+        {
+            // SAFETY: the features were just detected.
+            unsafe { avx512() };
+            ran += 1;
+        }
+        eprintln!("softmax_rows checked on {ran} vector ISA(s)");
+    }
+
+    #[cfg(target_arch = "aarch64")]
+    #[test]
+    fn rows_together_equal_rows_alone_bit_for_bit() {
+        #[target_feature(enable = "neon")]
+        unsafe fn neon() {
+            every_shape::<NeonF32>();
+        }
+        // SAFETY: NEON is part of every aarch64 target Rust supports.
+        unsafe { neon() };
+    }
+}
