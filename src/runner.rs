@@ -108,8 +108,8 @@ impl Runner {
         out: &mut [f32],
         outcome: &mut dyn FnMut(TextOutcome),
     ) -> Result<LongTextReport> {
-        check_rows(texts.len(), self.dim(), out)?;
         let dim = self.dim();
+        check_rows(texts.len(), dim, out)?;
         let mut pass = self.take_buffers();
         let mut report = LongTextReport::default();
         let mut result = Ok(());

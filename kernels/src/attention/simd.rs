@@ -3,7 +3,7 @@
 //! Per head, K is first transposed into scratch (`head_dim` rows of `seq_len`) and V copied
 //! into packed rows (`seq_len` rows of `head_dim`: in `qkv` they are `3 · hidden` floats apart,
 //! a stride that folds a long sequence's V rows onto a few L1 sets). Queries then go in blocks
-//! of [`query_rows`] (8 with 32 vector registers, 6 with 16): their scores are a tile of those
+//! of 8 rows with 32 vector registers, 6 with 16 ([`QUERY_BLOCK`]): their scores are a tile of those
 //! rows x 2 vectors of keys (16 or 12 independent accumulator chains over `head_dim`, each step
 //! 2 key loads and a broadcast per row); after each row's softmax, the contexts are a tile of
 //! the same rows x 2 vectors of dimensions (chains over the keys). Leftover rows go in blocks of
@@ -14,18 +14,10 @@
 
 use crate::simd::F32Vector;
 
-/// Most query rows per tile (scratch holds this many rows of scores).
+/// Most query rows per tile (scratch holds this many rows of scores): 8 with 32 vector
+/// registers (16 accumulators); with 16, tiles of 6 rows (12 accumulators, 2 loads and a
+/// broadcast).
 pub(crate) const QUERY_BLOCK: usize = 8;
-
-/// Query rows per tile for `V`: 8 with 32 registers (16 accumulators), 6 with 16 (12
-/// accumulators, 2 loads and a broadcast).
-const fn query_rows<V: F32Vector>() -> usize {
-    if V::REGISTERS >= 32 {
-        8
-    } else {
-        6
-    }
-}
 
 /// The tile both halves of attention are made of: `R` rows x `C` vectors,
 /// `out[r][at..] = Σ_t a[r][t] · b[t·step + at..]` for `t` in `0..len`, one chain per element in
@@ -109,6 +101,7 @@ struct Head {
 /// QUERY_BLOCK`.
 #[inline(always)]
 unsafe fn query_block<V: F32Vector, const R: usize>(head: &Head, i: usize) {
+    const { assert!(R <= QUERY_BLOCK) };
     let lanes = V::LANES;
     let (seq_len, head_dim) = (head.seq_len, head.head_dim);
     // SAFETY: rows i..i + R (i + R <= seq_len) of qkv and out, scores rows r < R <=
@@ -144,6 +137,20 @@ unsafe fn query_block<V: F32Vector, const R: usize>(head: &Head, i: usize) {
             d0 += lanes;
         }
     }
+}
+
+/// As many blocks of `R` query rows from row `i` on as fit; returns the first row left.
+///
+/// # Safety
+/// As [`query_block`] for every block.
+#[inline(always)]
+unsafe fn query_blocks<V: F32Vector, const R: usize>(head: &Head, mut i: usize) -> usize {
+    while i + R <= head.seq_len {
+        // SAFETY: i + R <= seq_len; the rest per the caller.
+        unsafe { query_block::<V, R>(head, i) };
+        i += R;
+    }
+    i
 }
 
 /// Heads `first_head..` of one sequence (as many as `out` has room for); see
@@ -206,32 +213,19 @@ pub(crate) unsafe fn attention<V: F32Vector>(
             out_stride,
             out_off: slot * head_dim,
         };
-        let rows = query_rows::<V>();
-        let mut i = 0;
         // SAFETY: every block reads rows below seq_len and heads below `heads` (checked by the
         // public entry), writes rows below seq_len of `out` at this head's slot (inside
         // out_stride), and uses at most QUERY_BLOCK rows of scores (asserted above); ISA per
         // contract.
         unsafe {
-            while i + rows <= seq_len {
-                if rows == 8 {
-                    query_block::<V, 8>(&head, i);
-                } else {
-                    query_block::<V, 6>(&head, i);
-                }
-                i += rows;
-            }
-            while i + 4 <= seq_len {
-                query_block::<V, 4>(&head, i);
-                i += 4;
-            }
-            while i + 2 <= seq_len {
-                query_block::<V, 2>(&head, i);
-                i += 2;
-            }
-            if i < seq_len {
-                query_block::<V, 1>(&head, i);
-            }
+            let i = if V::REGISTERS >= 32 {
+                query_blocks::<V, 8>(&head, 0)
+            } else {
+                query_blocks::<V, 6>(&head, 0)
+            };
+            let i = query_blocks::<V, 4>(&head, i);
+            let i = query_blocks::<V, 2>(&head, i);
+            query_blocks::<V, 1>(&head, i);
         }
     }
 }

@@ -68,21 +68,16 @@ pub(crate) unsafe fn softmax_rows<V: F32Vector, const R: usize>(
         while r + 2 <= R {
             let (p0, p1) = (rows[r], rows[r + 1]);
             for i in (0..full).step_by(lanes) {
-                let e0 = simd::exp(V::load(p0.add(i)).mul(scale_v).sub(max_v[r]));
-                let e1 = simd::exp(V::load(p1.add(i)).mul(scale_v).sub(max_v[r + 1]));
-                e0.store(p0.add(i));
-                e1.store(p1.add(i));
+                let e0 = exp_in_place(p0.add(i), scale_v, max_v[r]);
+                let e1 = exp_in_place(p1.add(i), scale_v, max_v[r + 1]);
                 sum[r] = sum[r].add(e0);
                 sum[r + 1] = sum[r + 1].add(e1);
             }
             r += 2;
         }
         if r < R {
-            let p = rows[r];
             for i in (0..full).step_by(lanes) {
-                let e = simd::exp(V::load(p.add(i)).mul(scale_v).sub(max_v[r]));
-                e.store(p.add(i));
-                sum[r] = sum[r].add(e);
+                sum[r] = sum[r].add(exp_in_place(rows[r].add(i), scale_v, max_v[r]));
             }
         }
         // The tail is kept (in registers where they suffice) until it is scaled, rather than
@@ -113,6 +108,20 @@ pub(crate) unsafe fn softmax_rows<V: F32Vector, const R: usize>(
                 tail[r].mul(inv[r]).store_partial(rows[r].add(full), rest);
             }
         }
+    }
+}
+
+/// `exp(scale·x - max)` of the vector at `p`, stored back and returned.
+///
+/// # Safety
+/// `V`'s ISA; `p` holds `V::LANES` floats nothing else accesses.
+#[inline(always)]
+unsafe fn exp_in_place<V: F32Vector>(p: *mut f32, scale: V, max: V) -> V {
+    // SAFETY: per the contract.
+    unsafe {
+        let e = simd::exp(V::load(p).mul(scale).sub(max));
+        e.store(p);
+        e
     }
 }
 
