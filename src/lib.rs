@@ -38,6 +38,7 @@ mod similarity;
 mod text_plan;
 mod text_segments;
 mod tokenize;
+mod tokenizer_file;
 mod weights;
 
 pub use config::{BertConfig, Pooling, SentenceConfig};

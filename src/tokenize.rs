@@ -76,7 +76,7 @@ impl TextTokenizer {
         // a `panic = "abort"` build; the catch below is the backstop for the rest.
         serde_json::from_slice::<serde::de::IgnoredAny>(&bytes)
             .map_err(|e| load_error(format!("not valid JSON: {e}")))?;
-        let mut inner = std::panic::catch_unwind(|| Tokenizer::from_bytes(&bytes))
+        let mut inner = std::panic::catch_unwind(|| crate::tokenizer_file::read(&bytes))
             .map_err(|_| load_error("the tokenizers library panicked reading this file".into()))?
             .map_err(|e| load_error(e.to_string()))?;
         inner

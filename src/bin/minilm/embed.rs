@@ -228,6 +228,9 @@ pub fn run(mut args: EmbedArgs, progress: progress::Settings) -> CliResult {
     }
     writer.finish()?;
     tally.print(&embedder, "texts", progress.quiet);
+    // The process ends here: freeing the vocabulary's 60,000 strings and unmapping the weights
+    // one by one would take milliseconds the operating system does at once on exit.
+    std::mem::forget(embedder);
     Ok(())
 }
 
