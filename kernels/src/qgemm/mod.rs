@@ -261,22 +261,35 @@ pub(crate) fn pack(
     let steps = k.div_ceil(4);
     let data = if panel == 1 {
         values.to_vec()
-    } else if widened {
-        let mut data = vec![0i8; 2 * padded * steps * 4];
-        for (j, row) in values.chunks_exact(k.max(1)).take(n).enumerate() {
-            for (p, &value) in row.iter().enumerate() {
-                let at = 2 * widened_index(panel, steps, j, p);
-                let [low, high] = i16::from(value).to_le_bytes();
-                (data[at], data[at + 1]) = (low as i8, high as i8);
-            }
-        }
-        data
     } else {
-        let mut data = vec![0i8; padded * steps * 4];
-        for (j, row) in values.chunks_exact(k.max(1)).take(n).enumerate() {
-            let (q, l) = (j / panel, j % panel);
-            for (p, &value) in row.iter().enumerate() {
-                data[((q * steps + p / 4) * panel + l) * 4 + p % 4] = value;
+        // Written in layout order, one (panel, step) block at a time, each block reading four
+        // values from each of the panel's rows: loading an int8 model is mostly this loop, and
+        // the row-by-row order (every value a scattered write) made it several times slower.
+        let bytes = if widened { 2 } else { 1 };
+        let mut data = vec![0i8; bytes * padded * steps * 4];
+        for (b, block) in data.chunks_exact_mut(bytes * panel * 4).enumerate() {
+            let (q, s) = (b / steps, b % steps);
+            let (first, count) = (q * panel, panel.min(n.saturating_sub(q * panel)));
+            let cols = 4 * s..(4 * s + 4).min(k);
+            for l in 0..count {
+                let row = &values[(first + l) * k..][cols.clone()];
+                // Four values (a fixed-size copy, not a `memcpy` call), zero-padded past `k`.
+                let four: [i8; 4] = match row.try_into() {
+                    Ok(four) => four,
+                    Err(_) => std::array::from_fn(|t| row.get(t).copied().unwrap_or(0)),
+                };
+                if widened {
+                    // `widened_index` within the block: values 4s, 4s + 1 as two i16 at lane
+                    // `l` of the first vector, 4s + 2, 4s + 3 of the second.
+                    for (half, pair) in four.chunks_exact(2).enumerate() {
+                        let [a0, a1] = i16::from(pair[0]).to_le_bytes();
+                        let [b0, b1] = i16::from(pair[1]).to_le_bytes();
+                        let at = (half * panel + l) * 4;
+                        block[at..at + 4].copy_from_slice(&[a0, a1, b0, b1].map(|v| v as i8));
+                    }
+                } else {
+                    block[l * 4..l * 4 + 4].copy_from_slice(&four);
+                }
             }
         }
         data
@@ -475,6 +488,39 @@ impl Kernels {
 #[cfg(test)]
 mod tests {
     use super::{dequantize_weight, quantize_weight_row, round_even_small, round_trip_weight_row};
+    use super::{pack, widened_index};
+    use crate::Isa;
+
+    #[test]
+    fn packing_puts_every_value_where_the_layout_says_and_zeros_elsewhere() {
+        // The layout written value by value from its definition (`widened_index` and the
+        // 4-value steps), against `pack`, which writes it block by block.
+        for (n, k) in [(1, 1), (3, 5), (8, 4), (17, 13), (33, 70), (40, 384)] {
+            let values: Vec<i8> = (0..n * k).map(|i| (i * 53 % 255) as i8).collect();
+            let scales = vec![0.5; n];
+            for panel in [4, 8, 12, 16] {
+                let (padded, steps) = (n.div_ceil(panel) * panel, k.div_ceil(4));
+                for widened in [false, true] {
+                    let mut want = vec![0i8; (1 + usize::from(widened)) * padded * steps * 4];
+                    for j in 0..n {
+                        for p in 0..k {
+                            let value = values[j * k + p];
+                            if widened {
+                                let at = 2 * widened_index(panel, steps, j, p);
+                                let [low, high] = i16::from(value).to_le_bytes();
+                                (want[at], want[at + 1]) = (low as i8, high as i8);
+                            } else {
+                                let (q, l) = (j / panel, j % panel);
+                                want[((q * steps + p / 4) * panel + l) * 4 + p % 4] = value;
+                            }
+                        }
+                    }
+                    let packed = pack(Isa::Scalar, panel, widened, n, k, &values, &scales, None);
+                    assert_eq!(packed.data, want, "n={n} k={k} panel={panel} {widened}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn a_round_trip_equals_quantising_then_dequantising() {
