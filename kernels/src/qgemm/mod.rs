@@ -262,33 +262,38 @@ pub(crate) fn pack(
     let data = if panel == 1 {
         values.to_vec()
     } else {
-        // Written in layout order, one (panel, step) block at a time, each block reading four
-        // values from each of the panel's rows: loading an int8 model is mostly this loop, and
-        // the row-by-row order (every value a scattered write) made it several times slower.
+        // Both layouts move groups of 4 bytes: group `g` of row `l` of a panel (values
+        // `4g..4g + 4`, or as i16 `2g, 2g + 1`) goes to `(g · panel + l) · 4` within the panel.
+        // So each panel's rows are first copied (widened) into a small block, zero-padded to
+        // whole steps, and then moved group by group in layout order. Loading an int8 model
+        // is mostly this loop: writing value by value in row order made it several times
+        // slower.
         let bytes = if widened { 2 } else { 1 };
-        let mut data = vec![0i8; bytes * padded * steps * 4];
-        for (b, block) in data.chunks_exact_mut(bytes * panel * 4).enumerate() {
-            let (q, s) = (b / steps, b % steps);
-            let (first, count) = (q * panel, panel.min(n.saturating_sub(q * panel)));
-            let cols = 4 * s..(4 * s + 4).min(k);
-            for l in 0..count {
-                let row = &values[(first + l) * k..][cols.clone()];
-                // Four values (a fixed-size copy, not a `memcpy` call), zero-padded past `k`.
-                let four: [i8; 4] = match row.try_into() {
-                    Ok(four) => four,
-                    Err(_) => std::array::from_fn(|t| row.get(t).copied().unwrap_or(0)),
-                };
-                if widened {
-                    // `widened_index` within the block: values 4s, 4s + 1 as two i16 at lane
-                    // `l` of the first vector, 4s + 2, 4s + 3 of the second.
-                    for (half, pair) in four.chunks_exact(2).enumerate() {
-                        let [a0, a1] = i16::from(pair[0]).to_le_bytes();
-                        let [b0, b1] = i16::from(pair[1]).to_le_bytes();
-                        let at = (half * panel + l) * 4;
-                        block[at..at + 4].copy_from_slice(&[a0, a1, b0, b1].map(|v| v as i8));
+        let row_bytes = bytes * steps * 4;
+        let mut data = vec![0i8; padded * row_bytes];
+        let mut rows = vec![0i8; panel * row_bytes];
+        for (q, out) in data
+            .chunks_exact_mut((panel * row_bytes).max(1))
+            .enumerate()
+        {
+            let count = panel.min(n - q * panel);
+            for (l, row) in rows.chunks_exact_mut(row_bytes.max(1)).enumerate() {
+                let row = &mut row[..bytes * k];
+                if l >= count {
+                    row.fill(0);
+                } else if widened {
+                    let source = &values[(q * panel + l) * k..][..k];
+                    for (pair, &value) in row.chunks_exact_mut(2).zip(source) {
+                        let [low, high] = i16::from(value).to_le_bytes();
+                        (pair[0], pair[1]) = (low as i8, high as i8);
                     }
                 } else {
-                    block[l * 4..l * 4 + 4].copy_from_slice(&four);
+                    row.copy_from_slice(&values[(q * panel + l) * k..][..k]);
+                }
+            }
+            for (g, groups) in out.chunks_exact_mut(panel * 4).enumerate() {
+                for (l, group) in groups.chunks_exact_mut(4).enumerate() {
+                    group.copy_from_slice(&rows[l * row_bytes + 4 * g..][..4]);
                 }
             }
         }
