@@ -8,8 +8,10 @@
 //! else in the file (normalizer, pre-tokenizer, post-processor, decoder, ...) goes through
 //! `from_bytes` with an empty stand-in vocabulary, and then, as `from_bytes` does, the model is
 //! set and the added tokens are added (their ids come from the model). Any other file, or any
-//! part the fast path cannot read, takes `from_bytes` whole, so errors read as before. The tests
-//! check that both ways give the same tokenizer, serialised back to JSON.
+//! part the fast path cannot read (a repeated key, an added token without a u32 id), takes
+//! `from_bytes` whole, so errors read as before. The tests check that both ways give the same
+//! tokenizer, serialised back to JSON; they follow the tokenizers version in Cargo.lock, so an
+//! upgrade of that crate is checked by them too.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -30,7 +32,15 @@ pub(crate) fn read(bytes: &[u8]) -> tokenizers::Result<Tokenizer> {
 
 /// The fast path: `None` when the file is not a WordPiece tokenizer whose parts all read.
 fn read_word_piece(bytes: &[u8]) -> Option<Tokenizer> {
-    let top: BTreeMap<String, &RawValue> = serde_json::from_slice(bytes).ok()?;
+    // The top-level entries as they stand. `from_bytes` reads a repeated key every time (a bad
+    // first copy is an error there), so a file that repeats one goes to it whole.
+    let Entries(entries) = serde_json::from_slice(bytes).ok()?;
+    let mut top = BTreeMap::new();
+    for (key, value) in entries {
+        if top.insert(key, value).is_some() {
+            return None;
+        }
+    }
     let model = top.get("model")?;
     #[derive(Deserialize)]
     struct ModelKind<'a> {
@@ -42,9 +52,17 @@ fn read_word_piece(bytes: &[u8]) -> Option<Tokenizer> {
         return None;
     }
     let word_piece: WordPiece = serde_json::from_str(model.get()).ok()?;
-    // `from_bytes` reads each added token with its id, which it only checks against the model
-    // (a warning); the ids it keeps are the model's, or the next free ones.
-    let added: Vec<AddedToken> = match top.get("added_tokens") {
+    // `from_bytes` reads each added token with its id (which must be there, a u32), compares
+    // that id with the model's and logs a warning when they differ (not repeated here), and
+    // keeps the model's id, or the next free one.
+    #[derive(Deserialize)]
+    struct WithId {
+        #[allow(dead_code)]
+        id: u32,
+        #[serde(flatten)]
+        token: AddedToken,
+    }
+    let added: Vec<WithId> = match top.get("added_tokens") {
         Some(raw) => serde_json::from_str(raw.get()).ok()?,
         None => Vec::new(),
     };
@@ -66,8 +84,36 @@ fn read_word_piece(bytes: &[u8]) -> Option<Tokenizer> {
     rest.push_str(r#""max_input_chars_per_word":100,"vocab":{}}}"#);
     let mut tokenizer = Tokenizer::from_bytes(rest.as_bytes()).ok()?;
     tokenizer.with_model(word_piece);
-    tokenizer.add_tokens(added).ok()?;
+    tokenizer
+        .add_tokens(added.into_iter().map(|t| t.token))
+        .ok()?;
     Some(tokenizer)
+}
+
+/// A JSON object's entries in file order, repeated keys included, each value unparsed.
+struct Entries<'a>(Vec<(String, &'a RawValue)>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Entries<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visitor<'a> {
+            type Value = Entries<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(
+                self,
+                mut map: M,
+            ) -> Result<Self::Value, M::Error> {
+                let mut entries = Vec::new();
+                while let Some(entry) = map.next_entry::<String, &'a RawValue>()? {
+                    entries.push(entry);
+                }
+                Ok(Entries(entries))
+            }
+        }
+        deserializer.deserialize_map(Visitor(std::marker::PhantomData))
+    }
 }
 
 #[cfg(test)]
@@ -138,11 +184,34 @@ mod tests {
 
     #[test]
     fn an_added_token_outside_the_vocabulary_takes_the_same_id_both_ways() {
-        // Its stated id (11) is not what either way gives it: the next free id after the
-        // vocabulary's 11 entries is 11 here, so move the vocabulary to make them differ.
-        let file = FILE.replace(r###""##ing": 10"###, r###""##ing": 10, "##ed": 12"###);
+        // Its stated id (11) is not what either way gives it: with "##ed" at 11 the
+        // vocabulary has 12 entries, and the next free id is 12.
+        let file = FILE.replace(r###""##ing": 10"###, r###""##ing": 10, "##ed": 11"###);
         let (fast, whole) = both(&file);
-        assert_eq!(fast.token_to_id("<extra>"), whole.token_to_id("<extra>"));
+        assert_eq!(fast.token_to_id("<extra>"), Some(12));
+        assert_eq!(whole.token_to_id("<extra>"), Some(12));
+        // A special token whose stated id is not the vocabulary's keeps the vocabulary's.
+        let file = FILE.replace(
+            r#""id": 3, "content": "[SEP]""#,
+            r#""id": 7, "content": "[SEP]""#,
+        );
+        let (fast, whole) = both(&file);
+        assert_eq!(fast.token_to_id("[SEP]"), Some(3));
+        assert_eq!(
+            fast.to_string(false).unwrap(),
+            whole.to_string(false).unwrap()
+        );
+        // Padding set, and the model first in the file.
+        let file = FILE.replace(
+            r#""padding": null"#,
+            r#""padding": {"strategy": "BatchLongest", "direction": "Right", "pad_to_multiple_of": null, "pad_id": 0, "pad_type_id": 0, "pad_token": "[PAD]"}"#,
+        );
+        let at = file.find(r#""model""#).unwrap();
+        let model = file[at..file.rfind('}').unwrap()].trim_end();
+        let rest = file[..at].trim_end().trim_end_matches(',');
+        let reordered = format!("{{{model}, {}}}", rest.trim_start().trim_start_matches('{'));
+        assert!(reordered.starts_with(r#"{"model""#));
+        let (fast, whole) = both(&reordered);
         assert_eq!(
             fast.to_string(false).unwrap(),
             whole.to_string(false).unwrap()
@@ -164,6 +233,22 @@ mod tests {
         let bad_vocab = FILE.replace(r#""hello": 4"#, r#""hello": "four""#);
         assert!(read_word_piece(bad_vocab.as_bytes()).is_none());
         assert!(read(bad_vocab.as_bytes()).is_err());
+        // Added tokens `from_bytes` refuses: no id, an id that is not a u32.
+        for bad in ["", r#""id": "0", "#, r#""id": -1, "#] {
+            let file = FILE.replacen(r#""id": 0, "#, bad, 1);
+            assert!(Tokenizer::from_bytes(file.as_bytes()).is_err(), "{bad:?}");
+            assert!(read_word_piece(file.as_bytes()).is_none(), "{bad:?}");
+            assert!(read(file.as_bytes()).is_err(), "{bad:?}");
+        }
+        // A repeated key: `from_bytes` reads the first (bad) normalizer too.
+        let repeated = FILE.replacen(
+            r#""normalizer": "#,
+            r#""normalizer": {"type": "BertNormalizer", "clean_text": "yes"}, "normalizer": "#,
+            1,
+        );
+        assert!(Tokenizer::from_bytes(repeated.as_bytes()).is_err());
+        assert!(read_word_piece(repeated.as_bytes()).is_none());
+        assert!(read(repeated.as_bytes()).is_err());
     }
 
     #[test]

@@ -449,10 +449,16 @@ mod tests {
         assert_eq!(first_non_finite(&clean), None);
         assert_eq!(first_non_finite(&[]), None);
         for at in [0, 1, 255, 256, 257, 511, 512, 999] {
-            for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, -f32::NAN] {
+            let payload_nans = [f32::from_bits(0x7f80_0001), f32::from_bits(0xffc0_0001)];
+            for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, -f32::NAN]
+                .into_iter()
+                .chain(payload_nans)
+            {
                 let mut values = clean.clone();
+                if at < 999 {
+                    values[999] = f32::NAN; // a later one must not win
+                }
                 values[at] = bad;
-                values[999] = f32::NAN; // a later one must not win
                 assert_eq!(first_non_finite(&values), Some(at), "{bad} at {at}");
             }
         }
